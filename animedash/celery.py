@@ -1,0 +1,13 @@
+"""Celery application, following Celery's Django recipe."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "animedash.settings")
+
+app = Celery("animedash")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,46 @@
+"""Fixtures shared by every app's tests."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.core.cache import cache
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    # Serve static files straight from static/ so tests need no collectstatic; production keeps the
+    # hashed, compressed manifest (checked by its own test).
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    """Each test starts with an empty cache (Redis in the suite, so state would leak otherwise)."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def json_logs() -> Iterator[Callable[[], list[dict]]]:
+    """Capture log lines exactly as the configured console handler formats them, parsed."""
+    console = logging.getLogger().handlers[0]
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(console.formatter)
+    for log_filter in console.filters:
+        handler.addFilter(log_filter)
+    logging.getLogger().addHandler(handler)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logging.getLogger().removeHandler(handler)
