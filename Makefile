@@ -18,9 +18,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-# Embedded default: SQLite file, local-memory cache, no broker. Serves http://127.0.0.1:8000/.
+# Embedded default: SQLite file, local-memory cache, no broker. Seeds 90 simulated days on first
+# run (the real ETL against the built-in fake Jikan), then serves http://127.0.0.1:8000/.
 demo: install
 	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 LOG_LEVEL=WARNING $(PY) manage.py seed_demo --days 90 --if-empty
 	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 
 lint: install
@@ -35,7 +37,7 @@ test: install
 	$(MAKE) --no-print-directory lint
 	DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production-use-0123456789abcdef \
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL= \
-	SECURE_SSL_REDIRECT=0 ALLOWED_HOSTS=testserver,127.0.0.1,localhost \
+	ALLOWED_HOSTS=testserver,127.0.0.1,localhost \
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 format: install

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,6 +15,14 @@ from django.core.cache import cache
 def pytest_configure(config: pytest.Config) -> None:
     from django.conf import settings
 
+    # Each xdist worker gets its own Redis database, so one worker's cache.clear() (a FLUSHDB)
+    # never wipes what another worker's test is using. Databases 1..8; 14 and 15 are left to tests.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if settings.REDIS_URL:
+        base, _, _ = settings.REDIS_URL.rpartition("/")
+        settings.REDIS_URL = f"{base}/{1 + int(worker.removeprefix('gw')) % 8}"
+        settings.CACHES["default"]["LOCATION"] = settings.REDIS_URL
+
     # Serve static files straight from static/ so tests need no collectstatic; production keeps the
     # hashed, compressed manifest (checked by its own test).
     settings.STORAGES = {
@@ -21,6 +30,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.WHITENOISE_USE_FINDERS = True
+    # Test clients speak plain HTTP; the production redirect is covered by `check --deploy`.
+    settings.SECURE_SSL_REDIRECT = False
     settings.WHITENOISE_AUTOREFRESH = True
 
 

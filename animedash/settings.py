@@ -212,7 +212,25 @@ JIKAN_BASE_URL = env_url("JIKAN_BASE_URL", schemes=("http", "https")) or "https:
 JIKAN_RATE_PER_SECOND = env_float("JIKAN_RATE_PER_SECOND", default=1.0)
 JIKAN_RATE_PER_MINUTE = env_int("JIKAN_RATE_PER_MINUTE", default=60, minimum=0)
 JIKAN_TIMEOUT = env_float("JIKAN_TIMEOUT", default=20.0, minimum=0.1)
+JIKAN_MAX_ATTEMPTS = env_int("JIKAN_MAX_ATTEMPTS", default=5, minimum=1, maximum=10)
+# Exponential backoff between retries, with jitter: base and cap in seconds.
+JIKAN_BACKOFF_BASE = env_float("JIKAN_BACKOFF_BASE", default=1.0)
+JIKAN_BACKOFF_MAX = env_float("JIKAN_BACKOFF_MAX", default=60.0)
+# Circuit breaker: after this many consecutive failed requests, fail fast for the cooldown.
+JIKAN_BREAKER_THRESHOLD = env_int("JIKAN_BREAKER_THRESHOLD", default=5, minimum=1)
+JIKAN_BREAKER_COOLDOWN = env_float("JIKAN_BREAKER_COOLDOWN", default=60.0)
 RAW_RETENTION_DAYS = env_int("RAW_RETENTION_DAYS", default=90, minimum=1)
+LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", default=365, minimum=1)
+
+# ETL
+# FEED_PAGES_<FEED> sizes each feed's page budget (e.g. FEED_PAGES_TOP=4); unset keeps the default.
+FEED_PAGES = {
+    name: env_int(f"FEED_PAGES_{name.upper()}", default=0, minimum=1, maximum=2000)
+    for name in ("top", "airing", "upcoming", "popular", "movies", "season")
+    if env_str(f"FEED_PAGES_{name.upper()}")
+}
+# A run holds its feed's lock at most this long, so a killed worker cannot block the feed forever.
+ETL_LOCK_TTL = env_int("ETL_LOCK_TTL", default=2 * 3600, minimum=10)
 
 # Logging
 # One JSON object per line; every line of a request carries its request id.
@@ -237,5 +255,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # Request lines are logged by our middleware with the request id; avoid twice the noise.
         "django.server": {"level": "WARNING"},
+        # One line per Jikan request is already logged by our client, with its outcome.
+        "httpx": {"level": "WARNING"},
     },
 }

@@ -57,7 +57,7 @@ def test_readyz_is_503_naming_the_cache_when_redis_is_down():
 
 
 def test_database_errors_become_a_503_json_answer():
-    middleware = DatabaseUnavailableMiddleware(lambda request: None)  # type: ignore[arg-type, return-value]
+    middleware = DatabaseUnavailableMiddleware(lambda request: None)
     response = middleware.process_exception(RequestFactory().get("/api/v1/overview"), OperationalError("gone"))
     assert response is not None
     assert response.status_code == 503
@@ -65,5 +65,5 @@ def test_database_errors_become_a_503_json_answer():
 
 
 def test_other_errors_are_left_to_django():
-    middleware = DatabaseUnavailableMiddleware(lambda request: None)  # type: ignore[arg-type, return-value]
+    middleware = DatabaseUnavailableMiddleware(lambda request: None)
     assert middleware.process_exception(RequestFactory().get("/"), ValueError("bug")) is None

@@ -1,0 +1,80 @@
+"""A throw-away database for benchmark commands, so a benchmark never touches real data."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+from django.conf import settings
+from psycopg import sql
+
+ROOT = Path(settings.BASE_DIR)
+
+
+@contextlib.contextmanager
+def bench_database(name: str) -> Iterator[str]:
+    """Create an empty, migrated database beside the configured one; yield its URL; drop it after.
+
+    PostgreSQL when the project runs on PostgreSQL (`<database>_<name>`), else a temporary SQLite file.
+    """
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite:///{folder}/{name}.sqlite3"
+            migrate(url)
+            yield url
+        return
+    database = f"{db['NAME']}_{name}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    url = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database}"
+    admin = psycopg.connect(url, dbname="postgres", autocommit=True)
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    try:
+        migrate(url)
+        yield url
+    finally:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+        admin.close()
+
+
+def child_env(database_url: str, **extra: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **extra}
+
+
+def migrate(database_url: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=child_env(database_url),
+        check=True,
+    )
+
+
+def run_child(args: list[str], env: dict[str, str]) -> str:
+    """Run `manage.py <args>` in a fresh process (its own peak RSS) and return what it printed."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    Read from VmHWM, not getrusage(): after fork + exec, ru_maxrss still carries the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource  # not Linux: the best available figure
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from snapshots.models import Anime, EtlRun, Genre, RawPage, Rejection, Snapshot, Studio
+
+
+class ReadOnlyAdminMixin:
+    """Runs and what they recorded are history: visible, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class RejectionInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Rejection
+    fields = readonly_fields = ("page", "mal_id", "field", "reason", "value")
+    extra = 0
+    show_change_link = False
+
+
+class RawPageInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = RawPage
+    fields = readonly_fields = ("page", "url", "http_status", "fetched_at")
+    extra = 0
+
+
+@admin.register(EtlRun)
+class EtlRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "feed",
+        "taken_on",
+        "status",
+        "trigger",
+        "started_at",
+        "duration",
+        "pages",
+        "requests",
+        "items_loaded",
+        "items_rejected",
+        "items_duplicate",
+    ]
+    list_filter = ["status", "feed", "trigger", "taken_on"]
+    search_fields = ["feed", "error"]
+    date_hierarchy = "started_at"
+    inlines = [RejectionInline, RawPageInline]
+
+    @admin.display(description="duration")
+    def duration(self, run: EtlRun) -> str:
+        seconds = run.duration_seconds
+        return "—" if seconds is None else f"{seconds:.1f} s"
+
+
+@admin.register(Rejection)
+class RejectionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "run", "page", "mal_id", "field", "reason"]
+    list_filter = ["field", "run__feed"]
+    search_fields = ["reason", "value", "=mal_id"]
+    list_select_related = ["run"]
+
+
+@admin.register(RawPage)
+class RawPageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "run", "page", "http_status", "fetched_at", "url"]
+    list_filter = ["run__feed", "http_status"]
+    search_fields = ["url"]
+    list_select_related = ["run"]
+
+
+@admin.register(Anime)
+class AnimeAdmin(admin.ModelAdmin):
+    list_display = ["mal_id", "title", "type", "year", "season", "score", "rank", "popularity", "members", "last_seen"]
+    list_filter = ["type", "status", "season", "airing", "genres__kind", "genres"]
+    search_fields = ["title", "title_english", "title_japanese", "=mal_id"]
+    filter_horizontal = ["genres", "studios"]
+    readonly_fields = ["first_seen", "last_seen"]
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(admin.ModelAdmin):
+    list_display = ["taken_on", "feed", "position", "anime", "rank", "score", "members", "run"]
+    list_filter = ["feed", "taken_on"]
+    search_fields = ["anime__title", "=anime__mal_id"]
+    raw_id_fields = ["anime", "run"]
+    list_select_related = ["anime", "run"]
+    date_hierarchy = "taken_on"
+
+
+@admin.register(Genre)
+class GenreAdmin(admin.ModelAdmin):
+    list_display = ["mal_id", "name", "kind"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
+
+
+@admin.register(Studio)
+class StudioAdmin(admin.ModelAdmin):
+    list_display = ["mal_id", "name"]
+    search_fields = ["name"]

@@ -1,0 +1,47 @@
+"""`manage.py fakejikan`: serve the fake Jikan v4 in the foreground, for the demo and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from time import sleep
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from snapshots.fakejikan import FakeJikan
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}")
+    return int(value)
+
+
+class Command(BaseCommand):
+    help = "Serve a fake Jikan v4 on 127.0.0.1 until Ctrl-C (point JIKAN_BASE_URL at the URL it prints)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=_count, default=8001, help="Port on 127.0.0.1 (default 8001; 0: any).")
+        parser.add_argument("--day", type=_day, help="Simulated day, YYYY-MM-DD (default: today, UTC).")
+        parser.add_argument("--catalogue-size", type=_count, help="Grow the catalogue to N titles (benchmarks).")
+        parser.add_argument("--seed", type=int, default=7, help="Seed of the daily drift (default 7).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        fake = FakeJikan(
+            day=options["day"], catalogue_size=options["catalogue_size"], seed=options["seed"], port=options["port"]
+        )
+        with fake:
+            self.stdout.write(f"Fake Jikan serving {fake.base_url} (day {fake.day}); Ctrl-C to stop.")
+            try:
+                while True:
+                    sleep(3600)
+            except KeyboardInterrupt:
+                self.stdout.write("Stopped.")

@@ -1,0 +1,192 @@
+"""The daily history of MyAnimeList's rankings and the ETL runs that wrote it."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Genre(models.Model):
+    class Kind(models.TextChoices):
+        GENRE = "genre", "Genre"
+        EXPLICIT = "explicit", "Explicit genre"
+        THEME = "theme", "Theme"
+        DEMOGRAPHIC = "demographic", "Demographic"
+
+    mal_id = models.PositiveIntegerField(primary_key=True)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.GENRE)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Studio(models.Model):
+    mal_id = models.PositiveIntegerField(primary_key=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Anime(models.Model):
+    """One title, keyed by its MyAnimeList id, with its latest numbers for convenience."""
+
+    mal_id = models.PositiveIntegerField(primary_key=True)
+    title = models.CharField(max_length=500)
+    title_english = models.CharField(max_length=500, blank=True)
+    title_japanese = models.CharField(max_length=500, blank=True)
+    # Jikan's enums are not closed ("CM", "PV", "TV Special"...): kept as text, never rejected.
+    type = models.CharField(max_length=32, blank=True)
+    source = models.CharField(max_length=64, blank=True)
+    episodes = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=64, blank=True)
+    airing = models.BooleanField(default=False)
+    aired_from = models.DateField(null=True, blank=True)
+    aired_to = models.DateField(null=True, blank=True)
+    aired_string = models.CharField(max_length=200, blank=True)
+    # From MAL's "premiered", or derived from aired_from when Jikan gives null.
+    season = models.CharField(max_length=8, blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    rating = models.CharField(max_length=64, blank=True)
+    synopsis = models.TextField(blank=True)
+    image_url = models.URLField(max_length=500, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    genres = models.ManyToManyField(Genre, related_name="anime", blank=True)
+    studios = models.ManyToManyField(Studio, related_name="anime", blank=True)
+    first_seen = models.DateField()
+    last_seen = models.DateField()
+    score = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    scored_by = models.PositiveIntegerField(null=True, blank=True)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    popularity = models.PositiveIntegerField(null=True, blank=True)
+    members = models.PositiveIntegerField(null=True, blank=True)
+    favorites = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "anime"
+        ordering = ["mal_id"]
+        indexes = [models.Index(fields=["year", "season"]), models.Index(fields=["title"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def mal_url(self) -> str:
+        return self.url or f"https://myanimelist.net/anime/{self.mal_id}"
+
+
+class EtlRun(models.Model):
+    class Trigger(models.TextChoices):
+        BEAT = "beat", "Celery beat"
+        CLI = "cli", "Command line"
+        API = "api", "API / admin"
+        DEMO = "demo", "Demo seed"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCESS = "success", "Success"
+        PARTIAL = "partial", "Partial"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    feed = models.CharField(max_length=32)
+    taken_on = models.DateField()
+    trigger = models.CharField(max_length=8, choices=Trigger.choices, default=Trigger.CLI)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    requests = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    rate_limited = models.PositiveIntegerField("429s", default=0)
+    items_received = models.PositiveIntegerField(default=0)
+    items_duplicate = models.PositiveIntegerField(default=0)
+    items_loaded = models.PositiveIntegerField(default=0)
+    items_rejected = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["feed", "status", "taken_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.feed} {self.taken_on} #{self.pk} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class Snapshot(models.Model):
+    """Where one title stood in one feed on one day."""
+
+    anime = models.ForeignKey(Anime, on_delete=models.CASCADE, related_name="snapshots")
+    feed = models.CharField(max_length=32)
+    taken_on = models.DateField()
+    # 1-based order among the items loaded that day; duplicates and rejected items take none.
+    position = models.PositiveIntegerField()
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    popularity = models.PositiveIntegerField(null=True, blank=True)
+    score = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    scored_by = models.PositiveIntegerField(null=True, blank=True)
+    members = models.PositiveIntegerField(null=True, blank=True)
+    favorites = models.PositiveIntegerField(null=True, blank=True)
+    run = models.ForeignKey(EtlRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="snapshots")
+
+    class Meta:
+        ordering = ["feed", "-taken_on", "position"]
+        constraints = [
+            # Lets the ETL be rerun safely: a (feed, day) is replaced, never duplicated.
+            models.UniqueConstraint(fields=["anime", "feed", "taken_on"], name="snapshot_unique_anime_feed_day"),
+        ]
+        indexes = [
+            models.Index(fields=["feed", "taken_on", "position"], name="snapshot_feed_day_position"),
+            models.Index(fields=["feed", "taken_on", "rank"], name="snapshot_feed_day_rank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feed} {self.taken_on} #{self.position} {self.anime_id}"
+
+
+class RawPage(models.Model):
+    """One Jikan page exactly as received; lets a re-run of the same day skip Jikan."""
+
+    run = models.ForeignKey(EtlRun, on_delete=models.CASCADE, related_name="raw_pages")
+    page = models.PositiveIntegerField()
+    url = models.URLField(max_length=500)
+    http_status = models.PositiveSmallIntegerField()
+    fetched_at = models.DateTimeField(auto_now_add=True)
+    payload = models.JSONField()
+
+    class Meta:
+        ordering = ["run", "page"]
+        constraints = [models.UniqueConstraint(fields=["run", "page"], name="rawpage_unique_run_page")]
+        indexes = [models.Index(fields=["fetched_at"])]
+
+    def __str__(self) -> str:
+        return f"run #{self.run_id} page {self.page}"
+
+
+class Rejection(models.Model):
+    """A Jikan item that failed validation, kept with the reason so nothing is lost silently."""
+
+    run = models.ForeignKey(EtlRun, on_delete=models.CASCADE, related_name="rejections")
+    mal_id = models.IntegerField(null=True, blank=True)
+    page = models.PositiveIntegerField(null=True, blank=True)
+    field = models.CharField(max_length=64)
+    reason = models.CharField(max_length=300)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.mal_id}: {self.field} {self.reason}"

@@ -1,0 +1,97 @@
+"""Reads of the ingestion side that commands, the admin and the read side reuse."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from datetime import date, datetime
+from typing import Any, TypedDict
+
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+
+from snapshots.feeds import FEEDS
+from snapshots.models import EtlRun, Snapshot
+
+
+class FeedStatus(TypedDict):
+    feed: str
+    latest_day: date | None
+    last_success_at: datetime | None
+    age_hours: float | None
+    last_run: EtlRun | None
+
+
+def data_is_simulated() -> bool:
+    """True when the history was written by `seed_demo` against the simulated catalogue."""
+    return EtlRun.objects.filter(trigger=EtlRun.Trigger.DEMO).exists()
+
+
+def feed_statuses() -> list[FeedStatus]:
+    """Each feed's newest successful day, how old it is, and its last run of any outcome."""
+    now = timezone.now()
+    ok = (EtlRun.Status.SUCCESS, EtlRun.Status.PARTIAL)
+    success = {
+        row["feed"]: row
+        for row in EtlRun.objects.filter(status__in=ok, feed__in=FEEDS)
+        .values("feed")
+        .annotate(latest_day=Max("taken_on"), last_success_at=Max("finished_at"))
+    }
+    last_runs: dict[str, EtlRun] = {}
+    for run in EtlRun.objects.filter(feed__in=FEEDS).order_by("feed", "-started_at", "-id"):
+        last_runs.setdefault(run.feed, run)
+    statuses: list[FeedStatus] = []
+    for name in FEEDS:
+        row: dict[str, Any] = dict(success.get(name) or {})
+        finished = row.get("last_success_at")
+        statuses.append(
+            {
+                "feed": name,
+                "latest_day": row.get("latest_day"),
+                "last_success_at": finished,
+                "age_hours": round((now - finished).total_seconds() / 3600, 1) if finished else None,
+                "last_run": last_runs.get(name),
+            }
+        )
+    return statuses
+
+
+def snapshot_problems(*, feed: str, taken_on: date) -> list[str]:
+    """Integrity problems of one feed's day: missing or duplicate positions, rank gaps, a count drop."""
+    rows = list(Snapshot.objects.filter(feed=feed, taken_on=taken_on).values_list("position", "rank"))
+    if not rows:
+        return [f"{feed}: no snapshot on {taken_on}"]
+    problems = []
+    positions = Counter(position for position, _ in rows)
+    duplicates = sorted(p for p, times in positions.items() if times > 1)
+    if duplicates:
+        problems.append(f"{feed}: duplicate positions {duplicates}")
+    missing = sorted(set(range(1, len(rows) + 1)) - set(positions))
+    if missing:
+        problems.append(f"{feed}: missing positions {missing}")
+    ranks = Counter(rank for _, rank in rows if rank is not None)
+    # MAL ranks ties alike (two titles at 16, then 18), so a gap is a jump past the tied block.
+    gaps = [(a, b) for a, b in itertools.pairwise(sorted(ranks)) if b > a + ranks[a]]
+    # Filtered feeds (airing, movies...) are not dense in MAL's global rank, so only `top` must be.
+    if feed == "top" and gaps:
+        problems.append(f"{feed}: rank gaps {gaps[:10]}")
+    previous = (
+        Snapshot.objects.filter(feed=feed, taken_on__lt=taken_on).values("taken_on").order_by("-taken_on").first()
+    )
+    if previous:
+        before = Snapshot.objects.filter(feed=feed, taken_on=previous["taken_on"]).count()
+        if len(rows) < before * 0.9:
+            problems.append(f"{feed}: {len(rows)} rows, down from {before} on {previous['taken_on']}")
+    return problems
+
+
+def snapshot_days(*, feed: str) -> dict[str, object]:
+    return dict(
+        Snapshot.objects.filter(feed=feed).aggregate(
+            first=Min("taken_on"), latest=Max("taken_on"), days=Count("taken_on", distinct=True)
+        )
+    )
+
+
+def recent_runs(*, limit: int = 20) -> list[EtlRun]:
+    return list(EtlRun.objects.order_by("-started_at", "-id")[:limit])

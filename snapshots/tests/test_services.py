@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from snapshots import services
+from snapshots.locks import feed_lock
+from snapshots.models import Anime, EtlRun, RawPage, Rejection, Snapshot
+from snapshots.signals import snapshot_committed
+from snapshots.tests.factories import EtlRunFactory
+from snapshots.validation import AnimeRecord, item_validate
+
+pytestmark = pytest.mark.django_db
+
+DAY = dt.date(2024, 5, 1)
+PAGE_12_06 = "v4_top_anime_type-tv_page1_2022-12-06.json"
+PAGE_12_09 = "v4_top_anime_type-tv_page1_2022-12-09.json"
+RECORDED = Path(__file__).resolve().parents[1] / "jikan_data" / "recorded"
+
+
+def _day_rows(feed: str, day: dt.date) -> list[tuple[int, int]]:
+    return list(Snapshot.objects.filter(feed=feed, taken_on=day).order_by("position").values_list("anime", "position"))
+
+
+def test_feed_snapshot_loads_a_feed_end_to_end(etl):
+    run = services.feed_snapshot(feed="top", taken_on=DAY)
+    assert run.status == EtlRun.Status.SUCCESS
+    assert (run.pages, run.requests) == (4, 4)
+    assert run.items_loaded == run.items_received > 50
+    rows = _day_rows("top", DAY)
+    assert [position for _, position in rows] == list(range(1, len(rows) + 1))
+    assert etl.request_count("/top/anime") == 4
+    fmab = Anime.objects.get(mal_id=5114)
+    assert fmab.title == "Fullmetal Alchemist: Brotherhood"
+    assert fmab.genres.filter(kind="demographic").exists()
+    assert (fmab.first_seen, fmab.last_seen) == (DAY, DAY)
+    assert RawPage.objects.filter(run=run).count() == 4
+
+
+def test_feed_snapshot_is_idempotent_and_a_rerun_reuses_stored_pages(etl):
+    first = services.feed_snapshot(feed="top", taken_on=DAY)
+    before = _day_rows("top", DAY)
+    etl.reset()
+    second = services.feed_snapshot(feed="top", taken_on=DAY)
+    assert second.status == EtlRun.Status.SUCCESS
+    assert etl.request_count() == 0, "resume must not call Jikan again"
+    assert second.requests == 0
+    assert _day_rows("top", DAY) == before
+    assert Snapshot.objects.filter(feed="top").count() == first.items_loaded
+    assert set(Snapshot.objects.values_list("run", flat=True)) == {second.pk}
+
+
+def test_fresh_asks_jikan_again(etl):
+    services.feed_snapshot(feed="airing", taken_on=DAY)
+    etl.reset()
+    run = services.feed_snapshot(feed="airing", taken_on=DAY, fresh=True)
+    assert run.requests == etl.request_count() >= 1
+
+
+def test_a_rerun_replaces_the_day_and_leaves_other_days_alone(etl):
+    yesterday = DAY - dt.timedelta(days=1)
+    services.feed_snapshot(feed="top", taken_on=yesterday, pages=2)
+    services.feed_snapshot(feed="top", taken_on=DAY, pages=2)
+    # The rerun sees only the first page: the titles of page 2 have left the feed that day.
+    services.feed_snapshot(feed="top", taken_on=DAY, pages=1, fresh=True)
+    today = [anime for anime, _ in _day_rows("top", DAY)]
+    assert len(today) == 25
+    assert len(_day_rows("top", yesterday)) == 50
+    assert set(today) < {anime for anime, _ in _day_rows("top", yesterday)}
+
+
+def test_duplicates_across_pages_keep_their_first_position(etl):
+    etl.inject("duplicates", path="/top/anime")  # the first request is page 1: nothing to repeat yet
+    etl.inject("duplicates", path="/top/anime")
+    run = services.feed_snapshot(feed="top", taken_on=DAY, pages=2)
+    assert run.items_duplicate == 5
+    assert run.items_loaded == run.items_received - 5
+    rows = _day_rows("top", DAY)
+    assert [position for _, position in rows] == list(range(1, len(rows) + 1))
+    assert len({anime for anime, _ in rows}) == len(rows)
+
+
+def test_bad_items_are_rejected_recorded_and_the_run_goes_on(etl):
+    etl.inject("bad_items", path="/top/anime")
+    run = services.feed_snapshot(feed="top", taken_on=DAY, pages=1)
+    assert run.status == EtlRun.Status.PARTIAL
+    assert (run.items_received, run.items_rejected, run.items_loaded) == (25, 3, 22)
+    reasons = set(Rejection.objects.filter(run=run).values_list("field", "reason"))
+    assert reasons == {
+        ("mal_id", "must be a positive integer"),
+        ("members", "must not be negative"),
+        ("score", "must be a number"),
+    }
+
+
+def test_the_quality_gate_fails_the_run_and_keeps_the_previous_data(etl):
+    services.feed_snapshot(feed="movies", taken_on=DAY)
+    before = _day_rows("movies", DAY)
+    assert len(before) == 4
+    etl.inject("bad_items", path="/top/anime")
+    run = services.feed_snapshot(feed="movies", taken_on=DAY, fresh=True)
+    assert run.status == EtlRun.Status.FAILED
+    assert "Quality gate" in run.error
+    assert run.items_rejected == 3
+    assert Rejection.objects.filter(run=run).count() == 3, "rejections survive the rollback"
+    assert _day_rows("movies", DAY) == before
+
+
+def test_jikan_down_fails_the_run_and_the_last_good_snapshot_stays(etl):
+    services.feed_snapshot(feed="airing", taken_on=DAY)
+    before = _day_rows("airing", DAY)
+    etl.inject("500", times=5)
+    run = services.feed_snapshot(feed="airing", taken_on=DAY, fresh=True)
+    assert run.status == EtlRun.Status.FAILED
+    assert run.error
+    assert (run.requests, run.retries) == (5, 4)
+    assert _day_rows("airing", DAY) == before
+
+
+def test_a_failed_extraction_resumes_from_the_stored_pages(etl):
+    etl.inject("latency", seconds=0, path="/top/anime")  # page 1 passes
+    etl.inject("404", path="/top/anime")  # page 2 fails for good (a 404 is not retried)
+    failed = services.feed_snapshot(feed="top", taken_on=DAY, pages=2)
+    assert failed.status == EtlRun.Status.FAILED
+    assert not Snapshot.objects.exists()
+    etl.reset()
+    run = services.feed_snapshot(feed="top", taken_on=DAY, pages=2)
+    assert run.status == EtlRun.Status.SUCCESS
+    assert etl.request_count() == run.requests == 1, "only the missing page is fetched"
+    assert [r.params.get("page") for r in etl.requests] == ["2"]
+    assert len(_day_rows("top", DAY)) == 50
+
+
+def test_a_transient_error_is_retried_and_the_run_succeeds(etl):
+    etl.inject("429", times=2, path="/top/anime")
+    run = services.feed_snapshot(feed="top", taken_on=DAY, pages=1)
+    assert run.status == EtlRun.Status.SUCCESS
+    assert (run.requests, run.retries, run.rate_limited) == (3, 2, 2)
+
+
+def test_a_run_is_skipped_while_another_holds_the_feed(etl):
+    with feed_lock("top") as held:
+        assert held
+        run = services.feed_snapshot(feed="top", taken_on=DAY)
+    assert run.status == EtlRun.Status.SKIPPED
+    assert etl.request_count() == 0
+    assert not Snapshot.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_runs_of_a_feed_make_one_run_and_one_skip(etl):
+    etl.inject("latency", seconds=0.5, path="/top/anime")
+    results: list[EtlRun] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(services.feed_snapshot(feed="top", taken_on=DAY, pages=1)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(run.status for run in results) == [EtlRun.Status.SKIPPED, EtlRun.Status.SUCCESS]
+    assert Snapshot.objects.filter(feed="top", taken_on=DAY).count() == 25
+
+
+def test_season_feed_follows_every_page(etl):
+    run = services.feed_snapshot(feed="season", taken_on=DAY)
+    assert run.status == EtlRun.Status.SUCCESS
+    assert run.pages == etl.request_count("/seasons/now") >= 1
+    assert Snapshot.objects.filter(feed="season").count() == run.items_loaded
+
+
+def test_seasons_backfill_adds_titles_without_snapshots(etl):
+    etl.serve("/seasons/2018/winter", ["v4_seasons_2018_winter_page1_2022-12-05.json"])
+    runs = services.seasons_backfill(from_year=2018, to_year=2018)
+    assert [run.feed for run in runs] == [f"backfill-2018-{s}" for s in ("winter", "spring", "summer", "fall")]
+    winter = runs[0]
+    assert winter.status == EtlRun.Status.SUCCESS
+    assert winter.items_loaded == 25
+    assert Anime.objects.filter(year=2018, season="winter").count() >= 20
+    assert not Snapshot.objects.exists()
+
+
+def test_snapshot_committed_is_sent_after_a_successful_run(etl):
+    received = []
+
+    def listener(sender, run, feed, taken_on, **kwargs):
+        received.append((run.pk, feed, taken_on, Snapshot.objects.filter(run=run).count()))
+
+    snapshot_committed.connect(listener)
+    try:
+        run = services.feed_snapshot(feed="airing", taken_on=DAY)
+    finally:
+        snapshot_committed.disconnect(listener)
+    assert received == [(run.pk, "airing", DAY, run.items_loaded)]
+
+
+def test_etl_prune_deletes_old_raw_pages_and_runs(etl):
+    run = services.feed_snapshot(feed="airing", taken_on=DAY)
+    old = EtlRunFactory(status=EtlRun.Status.FAILED)
+    EtlRun.objects.filter(pk=old.pk).update(started_at=old.started_at - dt.timedelta(days=400))
+    RawPage.objects.filter(run=run).update(fetched_at=run.started_at - dt.timedelta(days=100))
+    raw_pages, runs = services.etl_prune()
+    assert raw_pages == run.pages
+    assert runs == 1
+    assert EtlRun.objects.filter(pk=run.pk).exists()
+    assert Snapshot.objects.filter(run=run).exists()
+
+
+def test_unknown_feed_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown feed 'nope'; choose one of top, airing"):
+        services.feed_snapshot(feed="nope", taken_on=DAY)
+
+
+def test_anime_upsert_replaces_genre_and_studio_links_with_todays():
+    item = json.loads((RECORDED / PAGE_12_06).read_text())["data"][0]
+    first = item_validate(item)
+    changed = item_validate({**item, "genres": [{"mal_id": 4, "name": "Comedy"}], "studios": []})
+    assert isinstance(first, AnimeRecord)
+    assert isinstance(changed, AnimeRecord)
+    services.anime_upsert(records=[first], seen_on=DAY)
+    services.anime_upsert(records=[changed], seen_on=DAY + dt.timedelta(days=1))
+    anime = Anime.objects.get(mal_id=5114)
+    assert set(anime.genres.filter(kind="genre").values_list("name", flat=True)) == {"Comedy"}
+    assert {g.kind for g in anime.genres.all()} == {"genre", "theme", "demographic"}
+    assert not anime.studios.exists()
+    assert (anime.first_seen, anime.last_seen) == (DAY, DAY + dt.timedelta(days=1))

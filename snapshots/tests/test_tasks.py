@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from django.conf import settings
+from django.db import connection
+from django_celery_beat.models import PeriodicTask
+
+from snapshots import tasks
+from snapshots.models import EtlRun, RawPage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_feed_snapshot_task_runs_the_service_for_today(etl):
+    run_id = tasks.feed_snapshot.apply(args=["airing"]).get()
+    run = EtlRun.objects.get(pk=run_id)
+    assert run.status == EtlRun.Status.SUCCESS
+    assert run.trigger == EtlRun.Trigger.BEAT
+
+
+@pytest.mark.django_db
+def test_etl_prune_task_reports_what_it_deleted(etl):
+    tasks.feed_snapshot.apply(args=["airing"]).get()
+    RawPage.objects.update(fetched_at="2000-01-01T00:00:00Z")
+    assert tasks.etl_prune.apply().get() == {"raw_pages": 1, "runs": 0}
+
+
+@pytest.mark.django_db
+def test_the_default_schedule_runs_every_feed_daily_and_a_prune():
+    schedule = {
+        task.name: (task.task, task.args, task.crontab.hour, task.crontab.minute) for task in PeriodicTask.objects.all()
+    }
+    feeds = {args for task, args, _, _ in schedule.values() if task == "snapshots.tasks.feed_snapshot"}
+    assert feeds == {f'["{feed}"]' for feed in ("top", "airing", "upcoming", "popular", "movies", "season")}
+    times = [(hour, minute) for task, _, hour, minute in schedule.values()]
+    assert len(set(times)) == len(times), "feeds are staggered"
+    assert schedule["prune raw pages and old runs"][0] == "snapshots.tasks.etl_prune"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_the_task_over_the_redis_broker(etl):
+    """Send the task through Redis to a real `celery worker` process and wait for its run."""
+    broker = settings.REDIS_URL.rsplit("/", 1)[0] + "/14"
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    database = connection.settings_dict
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "test-only-secret-key-for-the-worker-process-0123456789",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "CELERY_BROKER_URL": broker,
+        "JIKAN_BASE_URL": etl.base_url,
+        "JIKAN_RATE_PER_SECOND": "0",
+        "COVERAGE_PROCESS_START": "",
+    }
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "animedash",
+            "worker",
+            "-Q",
+            queue,
+            "-c",
+            "1",
+            "-P",
+            "solo",
+            "-l",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        sender = Celery(broker=broker)
+        sender.send_task("snapshots.tasks.feed_snapshot", args=["airing", "beat"], queue=queue)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not EtlRun.objects.filter(status=EtlRun.Status.SUCCESS).exists():
+            assert worker.poll() is None, worker.stderr.read() if worker.stderr else "worker exited"
+            time.sleep(0.2)
+        run = EtlRun.objects.get()
+        assert run.status == EtlRun.Status.SUCCESS
+        assert run.items_loaded == 25
+        assert etl.request_count("/top/anime") == 1
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)

@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from snapshots.validation import AnimeRecord, ItemRejection, item_validate
+
+RECORDED = Path(__file__).resolve().parents[1] / "jikan_data" / "recorded"
+
+
+def _recorded_items() -> list[tuple[str, dict]]:
+    items = []
+    for path in sorted(RECORDED.glob("*.json")):
+        if path.name.endswith(".headers.json") or "episodes" in path.name or "genres" in path.name:
+            continue
+        data = json.loads(path.read_text()).get("data")
+        for item in data if isinstance(data, list) else [data] if isinstance(data, dict) else []:
+            items.append((path.name, item))
+    return items
+
+
+def _item(**changes) -> dict:
+    item = json.loads((RECORDED / "v4_top_anime_type-tv_page1_2022-12-06.json").read_text())["data"][0]
+    item.update(changes)
+    return item
+
+
+@pytest.mark.parametrize(("name", "item"), _recorded_items(), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_recorded_item_is_accepted(name, item):
+    result = item_validate(item)
+    assert isinstance(result, AnimeRecord), result
+    assert result.mal_id == item["mal_id"]
+    assert result.title
+
+
+def test_a_full_item_is_read_into_a_record():
+    record = item_validate(_item())
+    assert isinstance(record, AnimeRecord)
+    assert record.mal_id == 5114
+    assert record.title == "Fullmetal Alchemist: Brotherhood"
+    assert record.score == Decimal("9.11")
+    assert (record.rank, record.popularity, record.type, record.season, record.year) == (1, 3, "TV", "spring", 2009)
+    assert record.aired_from.isoformat() == "2009-04-05"
+    assert (4, "Bones") in record.studios
+    kinds = {kind for _, _, kind in record.genres}
+    assert kinds == {"genre", "theme", "demographic"}
+    assert record.image_url.startswith("https://cdn.myanimelist.net/")
+
+
+def test_two_titles_sharing_a_rank_are_both_valid():
+    items = [item for name, item in _recorded_items() if name == "v4_top_anime_type-tv_page1_2022-12-06.json"]
+    ranks = [item_validate(item).rank for item in items]
+    assert len(ranks) == 25
+    assert len(set(ranks)) < len(ranks), "the 12-06 page has two titles at the same rank"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        ({"mal_id": None}, "mal_id", "must be a positive integer"),
+        ({"mal_id": -3}, "mal_id", "must be a positive integer"),
+        ({"mal_id": "5114"}, "mal_id", "must be a positive integer"),
+        ({"mal_id": True}, "mal_id", "must be a positive integer"),
+        ({"title": "", "titles": []}, "title", "missing"),
+        ({"title": None, "titles": None}, "title", "missing"),
+        ({"members": -1}, "members", "must not be negative"),
+        ({"members": 12.5}, "members", "must be an integer"),
+        ({"rank": "1"}, "rank", "must be an integer"),
+        ({"favorites": -5}, "favorites", "must not be negative"),
+        ({"score": "abc"}, "score", "must be a number"),
+        ({"score": 11}, "score", "must be between 1 and 10"),
+        ({"score": 0.5}, "score", "must be between 1 and 10"),
+    ],
+)
+def test_bad_items_are_rejected_with_field_and_reason(changes, field, reason):
+    result = item_validate(_item(**changes))
+    assert isinstance(result, ItemRejection)
+    assert (result.field, result.reason) == (field, reason)
+
+
+def test_a_rejection_keeps_the_mal_id_when_it_is_valid():
+    result = item_validate(_item(members=-1))
+    assert isinstance(result, ItemRejection)
+    assert result.mal_id == 5114
+    assert result.value == "-1"
+
+
+@pytest.mark.parametrize("raw", [None, 42, "item", [1, 2]])
+def test_an_item_that_is_not_an_object_is_rejected(raw):
+    result = item_validate(raw)
+    assert isinstance(result, ItemRejection)
+    assert result.field == "item"
+
+
+def test_zero_means_unknown_for_score_rank_popularity_and_members():
+    record = item_validate(_item(score=0, rank=0, popularity=0, members=0, favorites=0))
+    assert isinstance(record, AnimeRecord)
+    assert (record.score, record.rank, record.popularity, record.members) == (None, None, None, None)
+    assert record.favorites == 0
+
+
+def test_upcoming_titles_have_null_score_and_rank():
+    upcoming = [item for name, item in _recorded_items() if "seasons_upcoming_page1" in name]
+    records = [item_validate(item) for item in upcoming]
+    assert all(isinstance(r, AnimeRecord) and r.score is None and r.rank is None for r in records)
+
+
+def test_title_falls_back_to_the_default_entry_of_titles():
+    record = item_validate(_item(title=None, titles=[{"type": "Default", "title": "Hagane"}]))
+    assert isinstance(record, AnimeRecord)
+    assert record.title == "Hagane"
+
+
+def test_unknown_enum_values_are_kept_as_text():
+    raw = json.loads((RECORDED / "v4_MODIFIED_anime_11757_unknown_enum_values_reactive-jikan.json").read_text())
+    record = item_validate(raw["data"])
+    assert isinstance(record, AnimeRecord)
+    assert record.type == "UNKNOWN TYPE"
+    assert record.rating == "UNKNOWN RATING"
+    # An invalid season is not kept: the season is derived from the airing dates instead.
+    assert (record.season, record.year) == ("summer", 2012)
+
+
+def test_season_is_derived_from_aired_when_jikan_gives_null():
+    aired = {"from": "2019-10-05T00:00:00+00:00", "prop": {"from": {"day": 5, "month": 10, "year": 2019}}}
+    record = item_validate(_item(season=None, year=None, aired=aired, type="Movie"))
+    assert isinstance(record, AnimeRecord)
+    assert (record.season, record.year) == ("fall", 2019)
+
+
+def test_a_padded_year_only_date_gives_a_year_but_no_season():
+    aired = {"from": "2023-01-01T00:00:00+00:00", "string": "2023 to ?", "prop": {"from": {"year": 2023}}}
+    record = item_validate(_item(season=None, year=None, aired=aired))
+    assert isinstance(record, AnimeRecord)
+    assert (record.season, record.year, record.aired_string) == ("", 2023, "2023 to ?")
+
+
+def test_not_available_dates_give_nulls():
+    aired = {"from": None, "to": None, "string": "Not available", "prop": {"from": {}, "to": {}}}
+    record = item_validate(_item(season=None, year=None, aired=aired))
+    assert isinstance(record, AnimeRecord)
+    assert (record.aired_from, record.aired_to, record.season, record.year) == (None, None, "", None)
+
+
+def test_early_v4_shape_without_titles_is_accepted():
+    raw = json.loads((RECORDED / "v4early_top_anime_trimmed-1-item_2022-02_reactive-jikan.json").read_text())
+    record = item_validate(raw["data"][0])
+    assert isinstance(record, AnimeRecord)
+    assert "titles" not in raw["data"][0]
+
+
+def test_malformed_genre_entries_are_skipped_not_fatal():
+    record = item_validate(_item(genres=[{"mal_id": "x"}, None, {"mal_id": 1, "name": "Action"}], themes="oops"))
+    assert isinstance(record, AnimeRecord)
+    assert [g for g in record.genres if g[2] == "genre"] == [(1, "Action", "genre")]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_arbitrary_json_never_raises(raw):
+    assert isinstance(item_validate(raw), AnimeRecord | ItemRejection)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["score", "rank", "members", "aired", "season", "year", "genres", "title", "images"]),
+        json_values,
+    )
+)
+def test_arbitrary_values_in_a_real_item_never_raise(changes):
+    assert isinstance(item_validate(_item(**changes)), AnimeRecord | ItemRejection)

@@ -1,0 +1,228 @@
+"""Item-level validation of Jikan anime items: pure functions over dicts, no ORM and no I/O.
+
+An item is loaded only if it has a positive integer `mal_id` and a title. Counts must be integers and
+not negative; a score is a number in 1..10. Jikan uses 0 for "unknown" in score, rank, popularity and
+members, so those become None. Enum-like strings are kept as they come (Jikan's enums are not closed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+SEASONS = ("winter", "spring", "summer", "fall")
+GENRE_LISTS = {"genres": "genre", "explicit_genres": "explicit", "themes": "theme", "demographics": "demographic"}
+# Counts where Jikan's 0 means "not known yet" (brand-new or upcoming entries).
+ZERO_MEANS_UNKNOWN = {"rank", "popularity", "members"}
+COUNT_FIELDS = ("episodes", "scored_by", "rank", "popularity", "members", "favorites")
+_TWO_PLACES = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class AnimeRecord:
+    mal_id: int
+    title: str
+    title_english: str
+    title_japanese: str
+    type: str
+    source: str
+    episodes: int | None
+    status: str
+    airing: bool
+    aired_from: date | None
+    aired_to: date | None
+    aired_string: str
+    season: str
+    year: int | None
+    rating: str
+    synopsis: str
+    image_url: str
+    url: str
+    score: Decimal | None
+    scored_by: int | None
+    rank: int | None
+    popularity: int | None
+    members: int | None
+    favorites: int | None
+    genres: tuple[tuple[int, str, str], ...]  # (mal_id, name, kind)
+    studios: tuple[tuple[int, str], ...]  # (mal_id, name)
+
+
+@dataclass(frozen=True)
+class ItemRejection:
+    mal_id: int | None
+    field: str
+    reason: str
+    value: str
+
+
+class _Invalid(Exception):
+    def __init__(self, field: str, reason: str, value: Any) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason, self.value = field, reason, value
+
+
+def item_validate(raw: Any) -> AnimeRecord | ItemRejection:
+    """Turn one raw Jikan item into a record to load, or a rejection saying why not. Never raises."""
+    known_id = _positive_int(raw.get("mal_id")) if isinstance(raw, dict) else None
+    try:
+        return _record(raw)
+    except _Invalid as invalid:
+        return ItemRejection(known_id, invalid.field, invalid.reason, _shorten(invalid.value))
+    except Exception as exc:  # a shape nobody foresaw must cost one item, never the run
+        reason = f"unreadable item: {exc.__class__.__name__}: {exc}"
+        return ItemRejection(known_id, "item", reason[:300], _shorten(raw))
+
+
+def _record(raw: Any) -> AnimeRecord:
+    if not isinstance(raw, dict):
+        raise _Invalid("item", "not an object", raw)
+    mal_id = _positive_int(raw.get("mal_id"))
+    if mal_id is None:
+        raise _Invalid("mal_id", "must be a positive integer", raw.get("mal_id"))
+    title = _title(raw)
+    counts = {name: _count(raw, name) for name in COUNT_FIELDS}
+    aired = _dict(raw.get("aired"))
+    aired_from, aired_to = _date(aired.get("from")), _date(aired.get("to"))
+    season, year = _season(raw, aired)
+    return AnimeRecord(
+        mal_id=mal_id,
+        title=title,
+        title_english=_text(raw.get("title_english")),
+        title_japanese=_text(raw.get("title_japanese")),
+        type=_text(raw.get("type"))[:32],
+        source=_text(raw.get("source"))[:64],
+        status=_text(raw.get("status"))[:64],
+        airing=raw.get("airing") is True,
+        aired_from=aired_from,
+        aired_to=aired_to,
+        aired_string=_text(aired.get("string"))[:200],
+        season=season,
+        year=year,
+        rating=_text(raw.get("rating"))[:64],
+        synopsis=_text(raw.get("synopsis")),
+        image_url=_image_url(raw)[:500],
+        url=_text(raw.get("url"))[:500],
+        score=_score(raw.get("score")),
+        genres=_genres(raw),
+        studios=tuple((s["mal_id"], _text(s.get("name"))[:200]) for s in _entries(raw.get("studios"))),
+        **counts,
+    )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _shorten(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _title(raw: dict[str, Any]) -> str:
+    title = _text(raw.get("title"))
+    if not title:
+        # Newer payloads also carry titles[]; the "Default" entry is the same main title.
+        titles = raw.get("titles")
+        defaults = [
+            t.get("title")
+            for t in (titles if isinstance(titles, list) else [])
+            if isinstance(t, dict) and t.get("type") == "Default"
+        ]
+        title = _text(defaults[0]) if defaults else ""
+    if not title:
+        raise _Invalid("title", "missing", raw.get("title"))
+    return title[:500]
+
+
+def _count(raw: dict[str, Any], name: str) -> int | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not _is_int(value):
+        raise _Invalid(name, "must be an integer", value)
+    if value < 0:
+        raise _Invalid(name, "must not be negative", value)
+    if value == 0 and name in ZERO_MEANS_UNKNOWN:
+        return None
+    return int(value)
+
+
+def _score(value: Any) -> Decimal | None:
+    if value is None or (value == 0 and not isinstance(value, bool)):
+        return None  # the docs say a missing score is 0: unknown, not zero
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Invalid("score", "must be a number", value)
+    if not 1 <= value <= 10:
+        raise _Invalid("score", "must be between 1 and 10", value)
+    return Decimal(str(value)).quantize(_TWO_PLACES, rounding=ROUND_HALF_UP)
+
+
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).date()
+    except ValueError:
+        return None
+
+
+def _season(raw: dict[str, Any], aired: dict[str, Any]) -> tuple[str, int | None]:
+    """MAL's premiered season, or the season `aired.from` falls in when Jikan gives null.
+
+    Jikan pads partial dates ("2023 to ?" becomes 2023-01-01), so the month is only trusted when
+    `aired.prop.from.month` says it is known.
+    """
+    season, year = raw.get("season"), _positive_int(raw.get("year"))
+    if season in SEASONS and year is not None:
+        return str(season), year
+    prop = _dict(aired.get("prop"))
+    start = _dict(prop.get("from"))
+    prop_year, prop_month = _positive_int(start.get("year")), _positive_int(start.get("month"))
+    if prop_year is not None:
+        if prop_month is not None and prop_month <= 12:
+            return SEASONS[(prop_month - 1) // 3], prop_year
+        return "", prop_year
+    aired_from = _date(aired.get("from"))
+    if aired_from is not None and not prop:
+        return SEASONS[(aired_from.month - 1) // 3], aired_from.year
+    return "", year
+
+
+def _positive_int(value: Any) -> int | None:
+    return int(value) if _is_int(value) and value > 0 else None
+
+
+def _entries(value: Any) -> list[dict[str, Any]]:
+    """The well-formed {mal_id, name} entries of a Jikan list; malformed ones are skipped."""
+    if not isinstance(value, list):
+        return []
+    return [e for e in value if isinstance(e, dict) and _is_int(e.get("mal_id")) and e["mal_id"] > 0]
+
+
+def _genres(raw: dict[str, Any]) -> tuple[tuple[int, str, str], ...]:
+    found: dict[int, tuple[int, str, str]] = {}
+    for key, kind in GENRE_LISTS.items():
+        for entry in _entries(raw.get(key)):
+            found.setdefault(entry["mal_id"], (entry["mal_id"], _text(entry.get("name"))[:100], kind))
+    return tuple(found.values())
+
+
+def _image_url(raw: dict[str, Any]) -> str:
+    images = _dict(raw.get("images"))
+    for fmt in ("jpg", "webp"):
+        variants = _dict(images.get(fmt))
+        for size in ("large_image_url", "image_url"):
+            if _text(variants.get(size)):
+                return _text(variants.get(size))
+    return ""
