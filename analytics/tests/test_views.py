@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.django_db
+
 
 def test_landing_page_renders_from_base_template(client):
     response = client.get("/")

@@ -155,3 +155,15 @@ def test_seed_demo_writes_a_simulated_history():
 def test_seed_demo_rejects_a_silly_number_of_days():
     with pytest.raises(CommandError, match="--days must be between 1 and 3650"):
         call_command("seed_demo", "--days", "0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_etl_runs_its_three_scenarios_in_a_throwaway_database():
+    """A smoke run at a tiny size: the figures themselves are the command's business, not a test's."""
+    out = StringIO()
+    call_command("bench_etl", "--pages", "2", "--requests", "2", stdout=out)
+    text = out.getvalue()
+    assert "(a) limiter off" in text
+    assert "(c) default limiter" in text
+    assert "ratio" in text
+    assert not EtlRun.objects.exists(), "the benchmark writes to its own database only"
