@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.core.cache import cache
 
+from snapshots.fakejikan import FakeJikan
+
 
 def pytest_configure(config: pytest.Config) -> None:
     from django.conf import settings
@@ -55,3 +57,21 @@ def json_logs() -> Iterator[Callable[[], list[dict]]]:
     logging.getLogger().addHandler(handler)
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     logging.getLogger().removeHandler(handler)
+
+
+@pytest.fixture
+def fake_jikan(settings) -> Iterator[FakeJikan]:
+    """A fake Jikan v4 on a free loopback port, with JIKAN_BASE_URL pointing at it."""
+    with FakeJikan() as fake:
+        settings.JIKAN_BASE_URL = fake.base_url
+        yield fake
+
+
+@pytest.fixture
+def etl(settings, fake_jikan: FakeJikan) -> FakeJikan:
+    """The ETL pointed at a fake Jikan, with no rate limit and millisecond backoffs, so tests stay fast."""
+    settings.JIKAN_RATE_PER_SECOND = 0
+    settings.JIKAN_RATE_PER_MINUTE = 0
+    settings.JIKAN_BACKOFF_BASE = 0.001
+    settings.JIKAN_BACKOFF_MAX = 0.01
+    return fake_jikan

@@ -104,6 +104,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Cache
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
 CACHE_TTL = env_int("CACHE_TTL", default=6 * 3600, minimum=1)
+# Analytics answers are cached under the data version; off only for benchmarks and debugging.
+ANALYTICS_CACHE_ENABLED = env_bool("ANALYTICS_CACHE_ENABLED", default=True)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -169,6 +171,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 X_FRAME_OPTIONS = "DENY"
+SESSION_ENGINE = "animedash.sessions"
 
 # REST framework
 REST_FRAMEWORK = {
@@ -179,7 +182,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["analytics.throttling.AnonThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_RATE", "6000/min")},
 }
 SPECTACULAR_SETTINGS = {
@@ -206,6 +209,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Keep our JSON log configuration in the worker and beat (with run id, feed and task id on each line).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The worker serves its own Prometheus metrics on this port (0: off).
+CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", default=0, minimum=0, maximum=65535)
+CELERY_METRICS_ADDR = env_str("CELERY_METRICS_ADDR", "0.0.0.0")
 
 # Jikan
 JIKAN_BASE_URL = env_url("JIKAN_BASE_URL", schemes=("http", "https")) or "https://api.jikan.moe/v4"
@@ -252,6 +260,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Replace Django's own plain-text handlers so its errors are JSON lines too.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "INFO"},
         # Request lines are logged by our middleware with the request id; avoid twice the noise.
         "django.server": {"level": "WARNING"},

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from snapshots.models import Anime, EtlRun, Genre, RawPage, Rejection, Snapshot, Studio
+from snapshots.models import Anime, EtlRun, Genre, RawPage, Rejection, Snapshot, SnapshotDay, Studio
 
 
 class ReadOnlyAdminMixin:
@@ -89,6 +89,14 @@ class SnapshotAdmin(admin.ModelAdmin):
     raw_id_fields = ["anime", "run"]
     list_select_related = ["anime", "run"]
     date_hierarchy = "taken_on"
+
+
+@admin.register(SnapshotDay)
+class SnapshotDayAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["taken_on", "feed", "rows", "run"]
+    list_filter = ["feed"]
+    date_hierarchy = "taken_on"
+    list_select_related = ["run"]
 
 
 @admin.register(Genre)

@@ -156,6 +156,26 @@ class Snapshot(models.Model):
         return f"{self.feed} {self.taken_on} #{self.position} {self.anime_id}"
 
 
+class SnapshotDay(models.Model):
+    """One row per (feed, day) with a committed snapshot: the days a feed has data, and how many rows.
+
+    Written by the ETL in the same transaction as the day's snapshots, so the read side can list a
+    feed's days and count its rows without scanning the snapshot table.
+    """
+
+    feed = models.CharField(max_length=32)
+    taken_on = models.DateField()
+    rows = models.PositiveIntegerField()
+    run = models.ForeignKey(EtlRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["feed", "-taken_on"]
+        constraints = [models.UniqueConstraint(fields=["feed", "taken_on"], name="snapshotday_unique_feed_day")]
+
+    def __str__(self) -> str:
+        return f"{self.feed} {self.taken_on} ({self.rows} rows)"
+
+
 class RawPage(models.Model):
     """One Jikan page exactly as received; lets a re-run of the same day skip Jikan."""
 

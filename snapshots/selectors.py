@@ -37,9 +37,11 @@ def feed_statuses() -> list[FeedStatus]:
         .values("feed")
         .annotate(latest_day=Max("taken_on"), last_success_at=Max("finished_at"))
     }
-    last_runs: dict[str, EtlRun] = {}
-    for run in EtlRun.objects.filter(feed__in=FEEDS).order_by("feed", "-started_at", "-id"):
-        last_runs.setdefault(run.feed, run)
+    # The newest run of each feed: the highest id, found by one grouped query, then fetched at once.
+    newest = (
+        EtlRun.objects.filter(feed__in=FEEDS).values("feed").annotate(last=Max("id")).values_list("last", flat=True)
+    )
+    last_runs = {run.feed: run for run in EtlRun.objects.filter(id__in=list(newest))}
     statuses: list[FeedStatus] = []
     for name in FEEDS:
         row: dict[str, Any] = dict(success.get(name) or {})

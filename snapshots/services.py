@@ -16,10 +16,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from animedash.logging import log_context
-from snapshots import jikan
+from snapshots import jikan, metrics
 from snapshots.feeds import MAX_PAGES, Feed, get_feed
 from snapshots.locks import feed_lock
-from snapshots.models import Anime, EtlRun, Genre, RawPage, Rejection, Snapshot, Studio
+from snapshots.models import Anime, EtlRun, Genre, RawPage, Rejection, Snapshot, SnapshotDay, Studio
 from snapshots.signals import snapshot_committed
 from snapshots.validation import SEASONS, AnimeRecord, ItemRejection, item_validate
 
@@ -165,6 +165,7 @@ def _finish(
         run.requests, run.retries, run.rate_limited = stats.requests, stats.retries, stats.rate_limited
     run.status, run.error, run.finished_at = status, error[:2000], timezone.now()
     run.save()
+    metrics.record_run(run)
     log = logger.warning if status in (EtlRun.Status.FAILED, EtlRun.Status.SKIPPED) else logger.info
     log(
         "run %s: %s loaded, %s rejected, %s duplicates, %s requests",
@@ -275,6 +276,9 @@ def _load(run: EtlRun, page_ids: list[int], counts: LoadCounts, *, snapshot: boo
             )
         if snapshot:
             Snapshot.objects.filter(feed=run.feed, taken_on=run.taken_on).exclude(run=run).delete()
+            SnapshotDay.objects.update_or_create(
+                feed=run.feed, taken_on=run.taken_on, defaults={"rows": counts.loaded, "run": run}
+            )
 
 
 def _write_batch(run: EtlRun, records: list[AnimeRecord], counts: LoadCounts, *, snapshot: bool) -> None:

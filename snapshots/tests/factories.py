@@ -6,7 +6,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from snapshots.models import Anime, EtlRun, Genre, Rejection, Snapshot, Studio
+from snapshots.models import Anime, EtlRun, Genre, Rejection, Snapshot, SnapshotDay, Studio
 
 
 class GenreFactory(factory.django.DjangoModelFactory):
@@ -69,6 +69,7 @@ class SnapshotFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Snapshot
+        skip_postgeneration_save = True
 
     anime = factory.SubFactory(AnimeFactory)
     feed = "top"
@@ -82,6 +83,13 @@ class SnapshotFactory(factory.django.DjangoModelFactory):
     run = factory.SubFactory(
         EtlRunFactory, feed=factory.SelfAttribute("..feed"), taken_on=factory.SelfAttribute("..taken_on")
     )
+
+    @factory.post_generation
+    def day(self, create: bool, extracted: object, **kwargs: object) -> None:
+        """Keep the feed's day list as the ETL does: one SnapshotDay per (feed, day) with its row count."""
+        if create:
+            rows = Snapshot.objects.filter(feed=self.feed, taken_on=self.taken_on).count()
+            SnapshotDay.objects.update_or_create(feed=self.feed, taken_on=self.taken_on, defaults={"rows": rows})
 
 
 class RejectionFactory(factory.django.DjangoModelFactory):

@@ -16,7 +16,9 @@ def staff_client(client, django_user_model):
     return client
 
 
-@pytest.mark.parametrize("model", ["anime", "snapshot", "etlrun", "rawpage", "rejection", "genre", "studio"])
+@pytest.mark.parametrize(
+    "model", ["anime", "snapshot", "snapshotday", "etlrun", "rawpage", "rejection", "genre", "studio"]
+)
 def test_every_model_has_a_working_changelist(staff_client, model):
     SnapshotFactory(anime=AnimeFactory(genres=[GenreFactory()]))
     RejectionFactory()

@@ -14,8 +14,9 @@ from snapshots import ratelimit
 from snapshots.ratelimit import RateLimiter, wait_needed
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
-# Scheduling noise between a grant and the moment a test thread reads the clock,
-JITTER = 0.08  # generous: CI runs two xdist workers on two cores; a broken limiter gives ~0 s gaps
+# Scheduling noise between a grant and the moment a test thread reads the clock.
+# Generous, since CI runs two xdist workers on two cores; a broken limiter gives gaps near 0 s.
+JITTER = 0.08
 
 
 @pytest.fixture

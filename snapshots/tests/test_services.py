@@ -9,7 +9,7 @@ import pytest
 
 from snapshots import services
 from snapshots.locks import feed_lock
-from snapshots.models import Anime, EtlRun, RawPage, Rejection, Snapshot
+from snapshots.models import Anime, EtlRun, RawPage, Rejection, Snapshot, SnapshotDay
 from snapshots.signals import snapshot_committed
 from snapshots.tests.factories import EtlRunFactory
 from snapshots.validation import AnimeRecord, item_validate
@@ -39,6 +39,8 @@ def test_feed_snapshot_loads_a_feed_end_to_end(etl):
     assert fmab.genres.filter(kind="demographic").exists()
     assert (fmab.first_seen, fmab.last_seen) == (DAY, DAY)
     assert RawPage.objects.filter(run=run).count() == 4
+    day = SnapshotDay.objects.get(feed="top", taken_on=DAY)
+    assert (day.rows, day.run) == (len(rows), run)
 
 
 def test_feed_snapshot_is_idempotent_and_a_rerun_reuses_stored_pages(etl):
@@ -70,6 +72,7 @@ def test_a_rerun_replaces_the_day_and_leaves_other_days_alone(etl):
     today = [anime for anime, _ in _day_rows("top", DAY)]
     assert len(today) == 25
     assert len(_day_rows("top", yesterday)) == 50
+    assert dict(SnapshotDay.objects.values_list("taken_on", "rows")) == {yesterday: 50, DAY: 25}
     assert set(today) < {anime for anime, _ in _day_rows("top", yesterday)}
 
 
@@ -108,6 +111,7 @@ def test_the_quality_gate_fails_the_run_and_keeps_the_previous_data(etl):
     assert run.items_rejected == 3
     assert Rejection.objects.filter(run=run).count() == 3, "rejections survive the rollback"
     assert _day_rows("movies", DAY) == before
+    assert SnapshotDay.objects.get(feed="movies", taken_on=DAY).rows == 4
 
 
 def test_jikan_down_fails_the_run_and_the_last_good_snapshot_stays(etl):

@@ -1,0 +1,118 @@
+"""How much history there is, how fresh each feed is, and the ETL runs that wrote it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from snapshots.feeds import FEEDS
+from snapshots.models import Anime, EtlRun, SnapshotDay
+
+OK_STATUSES = (EtlRun.Status.SUCCESS, EtlRun.Status.PARTIAL)
+
+
+def _run_facts(run: EtlRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {"id": run.pk, "status": run.status, "taken_on": run.taken_on, "finished_at": run.finished_at}
+
+
+def _feed_days(*, as_of: dt.date | None = None) -> dict[str, dict[str, Any]]:
+    """Per feed with data: its first and latest snapshot day, how many days, and the age in days."""
+    # SnapshotDay holds one row per (feed, day), written with the day's snapshots: no snapshot scan.
+    days = SnapshotDay.objects.all() if as_of is None else SnapshotDay.objects.filter(taken_on__lte=as_of)
+    today = timezone.now().date()
+    stats = days.values("feed").annotate(first_day=Min("taken_on"), latest_day=Max("taken_on"), days=Count("id"))
+    return {row["feed"]: {**row, "age_days": (today - row["latest_day"]).days} for row in stats.order_by()}
+
+
+def _feed_names(present: set[str]) -> list[str]:
+    # Every declared feed (even one without data yet), then any other feed found in the data.
+    return [*FEEDS, *sorted(present - set(FEEDS))]
+
+
+def _last_runs(runs: QuerySet[EtlRun]) -> dict[str, EtlRun]:
+    """The newest run of each feed, whatever its outcome, in one query."""
+    newest_first = [F("started_at").desc(), F("id").desc()]
+    ranked = runs.annotate(newest=Window(RowNumber(), partition_by=[F("feed")], order_by=newest_first))
+    return {run.feed: run for run in ranked.filter(newest=1)}
+
+
+def overview(*, as_of: dt.date | None = None) -> dict[str, Any]:
+    """Counts of the whole history, each feed's extent and freshness, and the last ETL runs."""
+    days_with_data = SnapshotDay.objects.all()
+    titles = Anime.objects.all()
+    runs = EtlRun.objects.all()
+    if as_of is not None:
+        days_with_data, titles = days_with_data.filter(taken_on__lte=as_of), titles.filter(first_seen__lte=as_of)
+        runs = runs.filter(taken_on__lte=as_of)
+    counts = days_with_data.aggregate(rows=Sum("rows"), snapshot_days=Count("taken_on", distinct=True))
+    days = _feed_days(as_of=as_of)
+    last_runs = _last_runs(runs)
+    feeds = []
+    for feed in _feed_names(set(days) | set(last_runs)):
+        extent = days.get(feed, {})
+        feeds.append(
+            {
+                "feed": feed,
+                "first_day": extent.get("first_day"),
+                "latest_day": extent.get("latest_day"),
+                "days": extent.get("days", 0),
+                "age_days": extent.get("age_days"),
+                "last_run": _run_facts(last_runs.get(feed)),
+            }
+        )
+    return {
+        "anime": titles.count(),
+        "snapshot_days": counts["snapshot_days"],
+        "rows": counts["rows"] or 0,
+        "feeds": feeds,
+        "last_run": _run_facts(runs.order_by("-started_at", "-id").first()),
+    }
+
+
+def feeds_summary() -> list[dict[str, Any]]:
+    """Each declared feed: what it asks Jikan, its page budget, and how much history it has."""
+    days = _feed_days()
+    summary = []
+    for name, feed in FEEDS.items():
+        extent = days.get(name, {})
+        summary.append(
+            {
+                "feed": name,
+                "description": feed.description,
+                "path": feed.path,
+                "pages": feed.pages,
+                "first_day": extent.get("first_day"),
+                "latest_day": extent.get("latest_day"),
+                "days": extent.get("days", 0),
+                "age_days": extent.get("age_days"),
+            }
+        )
+    return summary
+
+
+def etl_runs(*, feed: str | None = None, status: str | None = None) -> QuerySet[EtlRun]:
+    """ETL runs, newest first."""
+    runs = EtlRun.objects.all()
+    if feed:
+        runs = runs.filter(feed=feed)
+    if status:
+        runs = runs.filter(status=status)
+    return runs.order_by("-started_at", "-id")
+
+
+def data_version() -> str:
+    """A token that changes whenever a run commits data; cache keys include it.
+
+    The count moves on every commit, even when an older run (a lower id) finishes after a newer one.
+    """
+    done = EtlRun.objects.filter(status__in=OK_STATUSES).aggregate(
+        runs=Count("id"), last_id=Max("id"), last_finished=Max("finished_at", filter=Q(finished_at__isnull=False))
+    )
+    finished = done["last_finished"].isoformat() if done["last_finished"] else ""
+    return f"{done['runs']}:{done['last_id'] or 0}:{finished}"
