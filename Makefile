@@ -8,7 +8,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/animedash
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 export TEST_DATABASE_URL TEST_REDIS_URL
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test lint format clean browser
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,12 @@ lint: install
 	# The django-stubs plugin loads the settings; the embedded defaults are enough for it.
 	DEBUG=1 DATABASE_URL= REDIS_URL= CELERY_BROKER_URL= $(VENV)/bin/mypy .
 
+# The browser tests drive Debian's chromium (Playwright never downloads a browser here).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
 # The whole suite against real PostgreSQL and Redis, with the coverage gate from pyproject.toml.
-test: install
+test: install browser
 	@$(PY) -m animedash.checkservices
 	$(MAKE) --no-print-directory lint
 	DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production-use-0123456789abcdef \

@@ -8,4 +8,9 @@ app_name = "analytics"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("trending/", views.trending, name="trending"),
+    path("anime/<int:mal_id>/", views.anime_detail, name="anime-detail"),
+    path("status/", views.status, name="status"),
+    path("about/", views.about, name="about"),
+    path("search/", views.search, name="search"),
 ]

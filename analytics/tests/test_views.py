@@ -1,12 +1,252 @@
 from __future__ import annotations
 
+import datetime as dt
+import json
+import re
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from analytics.pages import next_scheduled_runs
+from analytics.tests.seed import TODAY, seed_history
+from snapshots.models import EtlRun
+from snapshots.tests.factories import AnimeFactory, EtlRunFactory, RejectionFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_landing_page_renders_from_base_template(client):
+def page_data(response, element_id: str) -> dict:
+    match = re.search(rf'<script id="{element_id}" type="application/json">(.*?)</script>', response.content.decode())
+    assert match, f"no json_script {element_id}"
+    return json.loads(match.group(1))
+
+
+def test_dashboard_renders_overview_top_ten_charts_and_trending(client):
+    seed_history()
     response = client.get("/")
     assert response.status_code == 200
     assert [t.name for t in response.templates][:2] == ["analytics/dashboard.html", "base.html"]
-    assert "What is moving on MyAnimeList" in response.content.decode()
+    context = response.context
+    assert context["overview"]["anime"] == 12
+    assert context["overview"]["snapshot_days"] == 40
+    assert len(context["top"]["results"]) == 10
+    assert {row["name"] for row in context["genres"]["results"]} == {"Action", "Drama"}
+    assert context["trending"]["weekly_climbers"]["results"]
+    html = response.content.decode()
+    assert "What is moving on MyAnimeList" in html
+    assert 'role="tablist"' in html
+    assert 'aria-selected="true"' in html
+    assert "▲" in html
+    assert "▼" in html
+    assert 'href="/anime/1000/"' in html
+    data = page_data(response, "dashboard-data")
+    assert set(data) == {"top", "genres", "seasons", "season_years", "api"}
+    assert data["api"]["genres"] == "/api/v1/genres"
+
+
+def test_dashboard_first_paint_data_equals_the_api_answer(client):
+    seed_history()
+    data = page_data(client.get("/"), "dashboard-data")
+    assert data["top"] == client.get("/api/v1/top-rated").json()
+    assert data["genres"] == client.get("/api/v1/genres").json()
+    assert data["seasons"] == client.get("/api/v1/seasons").json()
+    assert isinstance(data["top"]["results"][0]["score"], float)
+
+
+def test_dashboard_with_no_data_says_which_command_to_run(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "No data yet." in html
+    assert "python manage.py etl run --all" in html
+    assert "make demo" in html
+
+
+def test_dashboard_says_when_short_history_metrics_appear(client):
+    seed_history(days=3)
+    html = client.get("/").content.decode()
+    # Weekly needs 8 days; the oldest recent day is 2 days old, so the comparison day arrives in 5.
+    assert "Climbers will appear in 5 days: they need 8 days of history and there are 3 so far." in html
+    assert "Climbers will appear in 28 days" in html
+
+
+def test_dashboard_marks_a_feed_older_than_a_day(client):
+    seed_history(days=2, end=TODAY - dt.timedelta(days=3))
+    html = client.get("/").content.decode()
+    assert "older than a day" in html
+
+
+def test_trending_page_lists_every_table_for_the_chosen_window_and_feed(client):
+    seed_history()
+    response = client.get("/trending/", {"window": "30", "feed": "top", "limit": "10"})
+    assert response.status_code == 200
+    assert response.templates[0].name == "analytics/trending.html"
+    tables = response.context["tables"]
+    assert set(tables) == {"climbers", "fallers", "momentum", "new_entries", "streaks"}
+    assert tables["climbers"]["baseline_date"] == TODAY - dt.timedelta(days=30)
+    assert response.context["params"] == {"feed": "top", "window": 30, "limit": 10, "as_of": None}
+    assert page_data(response, "trending-data")["api"]["streaks"] == "/api/v1/trending/streaks"
+
+
+def test_trending_page_replays_a_past_day(client):
+    seed_history()
+    as_of = TODAY - dt.timedelta(days=10)
+    response = client.get("/trending/", {"as_of": as_of.isoformat()})
+    assert response.context["tables"]["climbers"]["date"] == as_of
+    assert f"Snapshot of {as_of.isoformat()}" in response.content.decode()
+
+
+def test_trending_page_falls_back_to_defaults_on_bad_input(client):
+    seed_history()
+    response = client.get("/trending/", {"window": "9", "as_of": "someday", "feed": "nope"})
+    assert response.status_code == 200
+    assert response.context["params"] == {"feed": "top", "window": 7, "limit": 25, "as_of": None}
+    assert "The default is used." in response.content.decode()
+
+
+def test_trending_page_without_data_shows_the_empty_state(client):
+    html = client.get("/trending/").content.decode()
+    assert "No snapshot on or before this day." in html
+    assert "python manage.py etl run --all" in html
+
+
+def test_anime_detail_shows_facts_placeholder_and_history(client):
+    anime = seed_history(days=5)[0]
+    response = client.get(f"/anime/{anime.mal_id}/")
+    assert response.status_code == 200
+    assert response.templates[0].name == "analytics/anime_detail.html"
+    assert response.context["anime"] == anime
+    assert response.context["history_feeds"] == ["top"]
+    html = response.content.decode()
+    assert 'class="cover-placeholder" aria-hidden="true">S0<' in html
+    assert "data-cover-img" in html
+    assert "Action" in html
+    history = page_data(response, "anime-data")["history"]
+    assert len(history["feeds"]["top"]) == 5
+    assert page_data(response, "anime-data")["api"] == f"/api/v1/anime/{anime.mal_id}/history"
+
+
+def test_anime_detail_without_history_or_cover(client):
+    anime = AnimeFactory(title="Lonely Title", image_url="")
+    html = client.get(f"/anime/{anime.mal_id}/").content.decode()
+    assert "No cover image" in html
+    assert "No history yet for this title" in html
+
+
+def test_anime_detail_is_404_for_an_unknown_id(client):
+    response = client.get("/anime/987654321/")
+    assert response.status_code == 404
+    assert "404.html" in [t.name for t in response.templates]
+    assert "There is no page at <code>/anime/987654321/</code>" in response.content.decode()
+
+
+def test_status_page_shows_runs_freshness_schedule_and_rejections(client):
+    seed_history(days=2)
+    old = EtlRunFactory(feed="airing", taken_on=TODAY - dt.timedelta(days=4))
+    EtlRun.objects.filter(pk=old.pk).update(
+        started_at=timezone.now() - dt.timedelta(days=3), finished_at=timezone.now() - dt.timedelta(days=3)
+    )
+    failed = EtlRunFactory(feed="airing", taken_on=TODAY, status=EtlRun.Status.FAILED)
+    RejectionFactory(run=failed, mal_id=42, field="score", reason="must be between 1 and 10", value="11")
+    crontab, _ = CrontabSchedule.objects.get_or_create(minute="10", hour="0", timezone="UTC")
+    PeriodicTask.objects.update_or_create(
+        name="snapshot top", defaults={"task": "snapshots.tasks.feed_snapshot", "crontab": crontab, "args": '["top"]'}
+    )
+    response = client.get("/status/")
+    assert response.status_code == 200
+    assert response.templates[0].name == "analytics/status.html"
+    feeds = {feed["feed"]: feed for feed in response.context["feeds"]}
+    assert feeds["top"]["stale"] is False
+    assert feeds["airing"]["stale"] is True
+    assert feeds["movies"]["latest_day"] is None
+    html = response.content.decode()
+    assert "Older than a day: the last run failed" in html
+    assert "No snapshot yet." in html
+    assert "must be between 1 and 10" in html
+    assert "daily at 00:10 UTC" in html
+    assert 'id="next-run"' in html
+    assert len(response.context["runs"]) == 4
+
+
+def test_status_page_without_runs_or_schedule(client):
+    PeriodicTask.objects.all().delete()
+    html = client.get("/status/").content.decode()
+    assert "No enabled schedule." in html
+    assert "No rejected items" in html
+    assert "python manage.py etl run --all" in html
+
+
+def test_next_scheduled_runs_reads_crontab_and_interval_entries():
+    PeriodicTask.objects.all().delete()
+    now = dt.datetime(2024, 5, 1, 23, 0, tzinfo=dt.UTC)
+    crontab = CrontabSchedule.objects.create(minute="10", hour="0", timezone="UTC")
+    every = IntervalSchedule.objects.create(every=2, period=IntervalSchedule.HOURS)
+    PeriodicTask.objects.create(name="nightly", task="t", crontab=crontab)
+    PeriodicTask.objects.create(name="often", task="t", interval=every, last_run_at=now - dt.timedelta(hours=1))
+    PeriodicTask.objects.create(name="off", task="t", interval=every, enabled=False)
+    entries = next_scheduled_runs(now=now)
+    assert [(e["name"], e["next_at"]) for e in entries] == [
+        ("often", dt.datetime(2024, 5, 2, 0, 0, tzinfo=dt.UTC)),
+        ("nightly", dt.datetime(2024, 5, 2, 0, 10, tzinfo=dt.UTC)),
+    ]
+    assert entries[0]["schedule"] == "every 2 hours"
+
+
+def test_about_page_explains_every_metric(client):
+    response = client.get("/about/")
+    assert response.status_code == 200
+    assert response.templates[0].name == "analytics/about.html"
+    html = response.content.decode()
+    minus, times = "\u2212", "\u00d7"  # the page writes formulas with real minus and times signs
+    for words in [
+        f"change = rank at B {minus} rank at D",
+        f"D {minus} 2 {times} window ≤ B ≤ D {minus} window",
+        f"change = score at D {minus} score at B",
+        "titles having the genre ÷ titles in the snapshot",
+        "mentions of the genre ÷ all genre mentions",
+        "a missed day does not break a streak",
+        "GET /top/anime?filter=airing",
+    ]:
+        assert words in html
+
+
+def test_search_redirects_to_the_only_match(client):
+    seed_history(days=1, titles=3)
+    AnimeFactory(mal_id=77, title="Frieren: Beyond Journey's End")
+    response = client.get("/search/", {"q": "frieren"})
+    assert response.status_code == 302
+    assert response["Location"] == "/anime/77/"
+
+
+def test_search_lists_several_matches_and_says_when_none_match(client):
+    seed_history(days=1, titles=3)
+    response = client.get("/search/", {"q": "series"})
+    assert response.status_code == 200
+    assert response.templates[0].name == "analytics/search.html"
+    assert [a.mal_id for a in response.context["matches"]] == [1000, 1001, 1002]
+    assert "3 titles matching" in response.content.decode()
+    assert "No title matches" in client.get("/search/", {"q": "zzz"}).content.decode()
+    assert client.get("/search/").context["matches"] == []
+
+
+def test_every_page_has_the_header_search_and_no_inline_script(client):
+    anime = seed_history(days=2)[0]
+    for url in ["/", "/trending/", f"/anime/{anime.mal_id}/", "/status/", "/about/", "/search/?q=x"]:
+        html = client.get(url).content.decode()
+        assert 'action="/search/"' in html, url
+        scripts = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", html)
+        assert all('type="application/json"' in attrs for attrs in scripts), url
+        assert not re.search(r"\son[a-z]+=", html), url
+
+
+def test_bench_pages_prints_warm_and_cold_percentiles():
+    seed_history(days=2, titles=3)
+    out = StringIO()
+    call_command("bench_pages", "-n", "1", stdout=out)
+    text = out.getvalue()
+    assert "warm p95" in text
+    assert "/trending/" in text
+    assert "7 pages x 1 requests" in text

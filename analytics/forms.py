@@ -1,0 +1,49 @@
+"""Query-string forms of the pages: they validate what a visitor typed and render the controls."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django import forms
+from django.http import QueryDict
+
+from snapshots.feeds import FEEDS
+
+FEED_CHOICES = [(name, f"{name} · {feed.description}") for name, feed in FEEDS.items()]
+
+
+class TrendingForm(forms.Form):
+    """The controls of /trending/: which feed, which window, how many rows, and which day to replay."""
+
+    feed = forms.ChoiceField(choices=FEED_CHOICES, initial="top")
+    window = forms.TypedChoiceField(choices=[(7, "Weekly (7 days)"), (30, "Monthly (30 days)")], coerce=int, initial=7)
+    limit = forms.TypedChoiceField(
+        label="Rows", choices=[(n, str(n)) for n in (10, 25, 50, 100)], coerce=int, initial=25
+    )
+    as_of = forms.DateField(
+        label="As of",
+        required=False,
+        help_text="Replay a past day; empty means the latest snapshot.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {"feed": "top", "window": 7, "limit": 25, "as_of": None}
+
+    @classmethod
+    def from_query(cls, query: QueryDict) -> TrendingForm:
+        """A bound form where a missing parameter takes its default, as the API does."""
+        data = {name: "" if value is None else str(value) for name, value in cls.DEFAULTS.items()}
+        data.update({name: str(query.get(name)) for name in cls.DEFAULTS if query.get(name)})
+        return cls(data=data)
+
+    def params(self) -> dict[str, Any]:
+        """The valid values, each invalid one replaced by its default (the errors show beside the field)."""
+        self.is_valid()
+        return {
+            name: default if name in self.errors else self.cleaned_data.get(name, default)
+            for name, default in self.DEFAULTS.items()
+        }
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label="Title", max_length=200, required=False, strip=True)

@@ -1,0 +1,94 @@
+"""`manage.py bench_pages`: server time of every page on the configured database, cold and warm cache."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import F
+from django.test import Client, override_settings
+
+from snapshots.models import Anime
+
+BUDGET_MS = 50.0
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """The nearest-rank percentile of `samples`."""
+    ordered = sorted(samples)
+    index = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+class Command(BaseCommand):
+    help = (
+        "Request each page N times through django.test.Client on the configured database and print the p50/p95 "
+        "server time, cold (analytics cache off: every answer computed from the database) and warm (cache filled)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("-n", "--requests", type=int, default=20, help="Requests per page and mode (default 20).")
+        parser.add_argument("--budget", type=float, default=BUDGET_MS, help="Warm p95 budget in ms (default 50).")
+        parser.add_argument("--fail", action="store_true", help="Exit with an error when a warm p95 is over budget.")
+
+    def handle(self, *args: Any, requests: int, budget: float, fail: bool, **options: Any) -> None:
+        if requests < 1:
+            raise CommandError("--requests must be at least 1.")
+        pages = self._pages()
+        self.stdout.write(f"{'page':<34}{'cold p50':>10}{'cold p95':>10}{'warm p50':>10}{'warm p95':>10}  (ms)")
+        # The test client's host is "testserver"; plain HTTP is fine here, production redirects to HTTPS.
+        # Request log lines would drown the table; they are back on when the command ends.
+        logging.disable(logging.INFO)
+        try:
+            over = self._run(pages, requests, budget)
+        finally:
+            logging.disable(logging.NOTSET)
+        summary = f"{len(pages)} pages x {requests} requests; warm p95 budget {budget:.0f} ms: "
+        summary += f"{len(over)} over ({', '.join(over)})" if over else "all within"
+        self.stdout.write(summary)
+        if fail and over:
+            raise CommandError(f"Over the {budget:.0f} ms budget: {', '.join(over)}")
+
+    def _run(self, pages: list[str], requests: int, budget: float) -> list[str]:
+        over: list[str] = []
+        with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"], SECURE_SSL_REDIRECT=False):
+            client = Client()
+            for url in pages:
+                # Cold without flushing a shared cache: the analytics cache is bypassed instead.
+                with override_settings(ANALYTICS_CACHE_ENABLED=False):
+                    cold = [self._timed(client, url) for _ in range(requests)]
+                self._timed(client, url)  # fill the cache
+                warm = [self._timed(client, url) for _ in range(requests)]
+                p95 = percentile(warm, 95)
+                over += [url] if p95 > budget else []
+                self.stdout.write(
+                    f"{url:<34}{percentile(cold, 50):>10.1f}{percentile(cold, 95):>10.1f}"
+                    f"{percentile(warm, 50):>10.1f}{p95:>10.1f}{'  OVER BUDGET' if p95 > budget else ''}"
+                )
+        return over
+
+    def _pages(self) -> list[str]:
+        top = Anime.objects.order_by(F("rank").asc(nulls_last=True), "mal_id").first()
+        if top is None:
+            raise CommandError("No data to measure: run `manage.py seed_demo --days 90` (or `make demo`) first.")
+        word = (top.title.split() or ["a"])[0]
+        return [
+            "/",
+            "/trending/",
+            "/trending/?window=30",
+            f"/anime/{top.mal_id}/",
+            "/status/",
+            "/about/",
+            f"/search/?q={word}",
+        ]
+
+    def _timed(self, client: Client, url: str) -> float:
+        start = time.perf_counter()
+        response = client.get(url)
+        elapsed = (time.perf_counter() - start) * 1000
+        if response.status_code not in (200, 302):
+            raise CommandError(f"GET {url} answered {response.status_code}")
+        return elapsed

@@ -1,0 +1,138 @@
+"""Reads only the server-rendered pages need: the beat schedule, recent rejections, JSON for first paint.
+
+Everything the API also serves comes from `analytics.selectors` through `analytics.cache.cached`, with
+the same endpoint names and parameters as the API, so a page and the API warm the same cache entries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.db.models import F, Max, Min, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from rest_framework.utils.encoders import JSONEncoder
+
+from analytics.cache import cached
+from snapshots.feeds import FEEDS
+from snapshots.models import Anime, EtlRun, Rejection
+
+# A feed older than this gets a warning on the status page and the dashboard.
+STALE_AFTER = dt.timedelta(days=1)
+
+
+def as_json(data: Any) -> Any:
+    """`data` as the API's JSON renderer writes it (decimals as numbers, dates as ISO strings).
+
+    `json_script` would write decimals as strings; the page scripts then read first-paint data and
+    API answers alike.
+    """
+    return json.loads(json.dumps(data, cls=JSONEncoder))
+
+
+def api_cached(endpoint: str, params: Mapping[str, Any], compute: Callable[..., Any]) -> Any:
+    """`compute(**params)` through the cache under the API's key for the same query."""
+    return cached(endpoint, params, lambda: compute(**params))
+
+
+def next_scheduled_runs(*, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Enabled beat entries and when each runs next, soonest first (from django-celery-beat's tables)."""
+    now = now or timezone.now()
+    entries = []
+    tasks = PeriodicTask.objects.filter(enabled=True).select_related("crontab", "interval", "clocked", "solar")
+    for task in tasks:
+        entries.append(
+            {
+                "name": task.name,
+                "task": task.task,
+                "schedule": _describe(task),
+                "next_at": _next_at(task, now),
+                "last_run_at": task.last_run_at,
+            }
+        )
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+    return sorted(entries, key=lambda e: (e["next_at"] or far, e["name"]))
+
+
+def _describe(task: PeriodicTask) -> str:
+    if task.crontab is not None:
+        c = task.crontab
+        if c.day_of_week == c.day_of_month == c.month_of_year == "*" and c.hour.isdigit() and c.minute.isdigit():
+            return f"daily at {int(c.hour):02d}:{int(c.minute):02d} {c.timezone}"
+        return f"cron {c.minute} {c.hour} {c.day_of_month} {c.month_of_year} {c.day_of_week} ({c.timezone})"
+    if task.interval is not None:
+        return f"every {task.interval.every} {task.interval.period}"
+    if task.clocked is not None:
+        return "once"
+    return "solar event" if task.solar is not None else "unknown"
+
+
+def _next_at(task: PeriodicTask, now: dt.datetime) -> dt.datetime | None:
+    if task.one_off and task.total_run_count:
+        return None
+    if task.clocked is not None:
+        return task.clocked.clocked_time
+    if task.interval is not None:
+        return max(now, (task.last_run_at or now) + task.interval.schedule.run_every)
+    if task.crontab is not None:
+        schedule = task.crontab.schedule
+        # Estimate from `now`, not from the wall clock the schedule reads by default.
+        schedule.nowfun = lambda: now
+        # celery's estimate lands a few microseconds before the minute; crontab times are whole minutes.
+        estimate = now + schedule.remaining_estimate(now)
+        return (estimate + dt.timedelta(seconds=30)).replace(second=0, microsecond=0)
+    return None
+
+
+def recent_rejections(*, limit: int = 20) -> list[Rejection]:
+    """The newest rejected items with their run, newest first."""
+    return list(Rejection.objects.select_related("run").order_by("-run__started_at", "-id")[:limit])
+
+
+def season_years() -> dict[str, int | None]:
+    """The first and last year any known title aired in a season: the bounds of a custom range."""
+    span = Anime.objects.exclude(season="").aggregate(first=Min("year"), last=Max("year"))
+    return {"first": span["first"], "last": span["last"]}
+
+
+def is_stale(age_hours: float | None) -> bool:
+    return age_hours is None or age_hours > STALE_AFTER.total_seconds() / 3600
+
+
+def feed_freshness(*, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Each declared feed: its newest successful day, when that run finished, its age, and its last run.
+
+    Two queries whatever the length of the run log (the newest run per feed comes from a window).
+    """
+    now = now or timezone.now()
+    ok = (EtlRun.Status.SUCCESS, EtlRun.Status.PARTIAL)
+    success = {
+        row["feed"]: row
+        for row in EtlRun.objects.filter(status__in=ok)
+        .values("feed")
+        .annotate(latest_day=Max("taken_on"), last_success_at=Max("finished_at"))
+        .order_by()
+    }
+    newest_first = [F("started_at").desc(), F("id").desc()]
+    ranked = EtlRun.objects.annotate(newest=Window(RowNumber(), partition_by=[F("feed")], order_by=newest_first))
+    last_runs = {run.feed: run for run in ranked.filter(newest=1)}
+    feeds = []
+    for name in [*FEEDS, *sorted(set(last_runs) - set(FEEDS))]:
+        row: dict[str, Any] = dict(success.get(name) or {})
+        finished = row.get("last_success_at")
+        age_hours = round((now - finished).total_seconds() / 3600, 1) if finished else None
+        feeds.append(
+            {
+                "feed": name,
+                "latest_day": row.get("latest_day"),
+                "last_success_at": finished,
+                "age_hours": age_hours,
+                "stale": is_stale(age_hours),
+                "last_run": last_runs.get(name),
+            }
+        )
+    return feeds

@@ -1,0 +1,78 @@
+"""Markup the page templates share with static/js/common.js (which draws the same rows after a fetch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+TREND_TABLES: dict[str, dict[str, Any]] = {
+    "climbers": {"label": "Climbers", "columns": ["Rank", "Title", "Change", "Was", "Score"]},
+    "fallers": {"label": "Fallers", "columns": ["Rank", "Title", "Change", "Was", "Score"]},
+    "momentum": {"label": "Score momentum", "columns": ["Rank", "Title", "Score", "Change", "Was"]},
+    "new_entries": {"label": "New entries", "columns": ["Rank", "Title", "Entered on", "Best rank"]},
+    "streaks": {"label": "Streaks", "columns": ["Rank", "Title", "Days in top 10", "Since"]},
+}
+
+
+@register.inclusion_tag("analytics/_trend_table.html")
+def trend_table(kind: str, envelope: dict[str, Any], caption: str = "") -> dict[str, Any]:
+    """One trend list as a table, or its empty state."""
+    spec = TREND_TABLES[kind]
+    return {
+        "kind": kind,
+        "env": envelope,
+        "columns": spec["columns"],
+        "caption": caption or spec["label"],
+        "empty": empty_message(envelope, spec["label"]),
+        "no_data": no_data(envelope),
+    }
+
+
+@register.filter
+def no_data(envelope: dict[str, Any]) -> bool:
+    """True when the feed has no snapshot at all yet (the answer is "run the ETL")."""
+    short = envelope.get("insufficient_history")
+    return bool(short and short["have_days"] == 0)
+
+
+@register.simple_tag
+def empty_message(envelope: dict[str, Any], what: str = "This list") -> str:
+    """What an empty list means and what to do about it ("" when there are rows)."""
+    if envelope.get("results"):
+        return ""
+    short = envelope.get("insufficient_history")
+    if short and short["have_days"] == 0:
+        return "No data yet."
+    if short:
+        days = short["available_in_days"]
+        return (
+            f"{what} will appear in {days} day{'s' if days != 1 else ''}: "
+            f"they need {short['needed_days']} days of history and there are {short['have_days']} so far."
+        )
+    return f"Nothing to list for {what.lower()} on this day."
+
+
+@register.filter
+def initials(title: str) -> str:
+    """Up to two initials of a title, for the cover placeholder."""
+    words = [w for w in str(title).replace(":", " ").split() if w[:1].isalnum()]
+    return "".join(w[0] for w in words[:2]).upper() or "?"
+
+
+@register.filter
+def abs_value(value: Any) -> Any:
+    return abs(value) if value is not None else value
+
+
+@register.filter
+def thousands(value: Any) -> str:
+    """12345 -> "12,345"; None -> an en dash, as the tables show a missing number."""
+    if value is None or value == "":
+        return "\u2013"
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)

@@ -1,0 +1,211 @@
+/* AnimeDash: helpers every page script shares (window.AD). No inline scripts: data comes from json_script. */
+(function () {
+  "use strict";
+
+  var AD = {};
+  var NO_DATA_HTML =
+    "<p><strong>No data yet.</strong> Take the first snapshot with <code>python manage.py etl run --all</code>, " +
+    "or load a simulated history with <code>make demo</code>.</p>";
+
+  AD.palette = ["#2e51a2", "#d1495b", "#0a7d38", "#e08e0b", "#6a1b9a", "#00838f", "#8d6e63", "#c2185b", "#5c6bc0", "#558b2f"];
+
+  /* The JSON a json_script tag carries. */
+  AD.data = function (id) {
+    var node = document.getElementById(id);
+    return node ? JSON.parse(node.textContent) : null;
+  };
+
+  /* A DOM element: AD.el("a", {href: "/"}, ["text", child]). */
+  AD.el = function (tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") node.textContent = attrs[key];
+      else if (key === "html") node.innerHTML = attrs[key];
+      else if (attrs[key] !== null && attrs[key] !== undefined && attrs[key] !== false) node.setAttribute(key, attrs[key]);
+    });
+    (children || []).forEach(function (child) {
+      if (child !== null && child !== undefined) node.append(child);
+    });
+    return node;
+  };
+
+  /* GET the JSON API; empty parameters are left out so the API applies its defaults. */
+  AD.getJSON = function (url, params) {
+    var query = new URLSearchParams();
+    Object.keys(params || {}).forEach(function (key) {
+      var value = params[key];
+      if (value !== null && value !== undefined && value !== "") query.set(key, value);
+    });
+    var full = url + (query.toString() ? "?" + query : "");
+    return fetch(full, { headers: { Accept: "application/json" } }).then(function (response) {
+      if (!response.ok) throw new Error("The API answered " + response.status + " for " + full);
+      return response.json();
+    });
+  };
+
+  AD.number = function (value, digits) {
+    if (value === null || value === undefined || value === "") return "–";
+    return Number(value).toLocaleString("en-US", { maximumFractionDigits: digits === undefined ? 2 : digits });
+  };
+
+  AD.animeUrl = function (malId) {
+    return document.body.dataset.animeUrl.replace("/0/", "/" + malId + "/");
+  };
+
+  /* The sentence an empty list shows (same words as the analytics_tags template tags). */
+  AD.emptyMessage = function (env, what) {
+    var short = env.insufficient_history;
+    if (short && short.have_days === 0) return null;
+    if (short) {
+      var days = short.available_in_days;
+      return what + " will appear in " + days + " day" + (days === 1 ? "" : "s") + ": they need " + short.needed_days +
+        " days of history and there are " + short.have_days + " so far.";
+    }
+    return "Nothing to list for " + what.toLowerCase() + " on this day.";
+  };
+
+  AD.emptyState = function (message) {
+    var box = AD.el("div", { class: "empty", role: "status" });
+    if (message === null) box.innerHTML = NO_DATA_HTML;
+    else box.append(AD.el("p", { text: message }));
+    return box;
+  };
+
+  AD.isNoData = function (env) {
+    return Boolean(env && env.insufficient_history && env.insufficient_history.have_days === 0);
+  };
+
+  function change(direction, text, spoken) {
+    return AD.el("span", { class: "chg " + direction }, [
+      AD.el("span", { "aria-hidden": "true", text: direction === "up" ? "▲" : "▼" }),
+      " " + text,
+      AD.el("span", { class: "vh", text: spoken }),
+    ]);
+  }
+
+  function num(content) {
+    if (content === null || content === undefined) content = "–";
+    return AD.el("td", { class: "num" }, [content instanceof Node ? content : String(content)]);
+  }
+
+  var TRENDS = {
+    climbers: { label: "Climbers", columns: ["Rank", "Title", "Change", "Was", "Score"] },
+    fallers: { label: "Fallers", columns: ["Rank", "Title", "Change", "Was", "Score"] },
+    momentum: { label: "Score momentum", columns: ["Rank", "Title", "Score", "Change", "Was"] },
+    new_entries: { label: "New entries", columns: ["Rank", "Title", "Entered on", "Best rank"] },
+    streaks: { label: "Streaks", columns: ["Rank", "Title", "Days in top 10", "Since"] },
+  };
+
+  function trendCells(kind, row) {
+    if (kind === "climbers") return [num(change("up", String(row.change), " places up")), num(row.previous_rank), num(row.score)];
+    if (kind === "fallers") return [num(change("down", String(Math.abs(row.change)), " places down")), num(row.previous_rank), num(row.score)];
+    if (kind === "momentum") return [num(row.score), num(change("up", "+" + Number(row.change).toFixed(2), " points")), num(row.previous_score)];
+    if (kind === "new_entries") return [num(row.entered_on), num(row.best_rank)];
+    return [num(row.days), num(row.since)];
+  }
+
+  /* One trend list as a table, or its empty state: the markup of analytics/_trend_table.html. */
+  AD.trendTable = function (kind, env, caption) {
+    var spec = TRENDS[kind];
+    var box = AD.el("div", { class: "trend", "data-trend": kind });
+    if (!env.results.length) {
+      box.append(AD.emptyState(AD.emptyMessage(env, spec.label)));
+      return box;
+    }
+    var head = AD.el("tr", {}, spec.columns.map(function (column, i) {
+      return AD.el("th", { scope: "col", class: i === 1 ? null : "num", text: column });
+    }));
+    var body = AD.el("tbody", {}, env.results.map(function (row) {
+      var title = AD.el("td", {}, [AD.el("a", { href: AD.animeUrl(row.mal_id), text: row.title })]);
+      if (kind === "new_entries") title.append(" ", AD.el("span", { class: "badge-new", text: "NEW" }));
+      return AD.el("tr", {}, [num(row.rank), title].concat(trendCells(kind, row)));
+    }));
+    var table = AD.el("table", { class: "data" }, [
+      AD.el("caption", { text: caption || spec.label }), AD.el("thead", {}, [head]), body,
+    ]);
+    box.append(AD.el("div", { class: "table-wrap" }, [table]));
+    return box;
+  };
+
+  /* A plain data table (the visible alternative to a chart). */
+  AD.table = function (caption, columns, rows) {
+    var head = AD.el("tr", {}, columns.map(function (column, i) {
+      return AD.el("th", { scope: "col", class: i ? "num" : null, text: column });
+    }));
+    var body = AD.el("tbody", {}, rows.map(function (row) {
+      return AD.el("tr", {}, row.map(function (cell, i) {
+        return i ? num(cell) : AD.el("th", { scope: "row", text: String(cell) });
+      }));
+    }));
+    return AD.el("table", { class: "data" }, [AD.el("caption", { class: "vh", text: caption }), AD.el("thead", {}, [head]), body]);
+  };
+
+  AD.replace = function (container, child) {
+    container.replaceChildren(child);
+  };
+
+  /* Draw (or redraw) a chart on a canvas, and describe it for screen readers. */
+  AD.chart = function (canvas, config, label) {
+    var existing = window.Chart.getChart(canvas);
+    if (existing) existing.destroy();
+    if (label) canvas.setAttribute("aria-label", label);
+    return new window.Chart(canvas, config);
+  };
+
+  AD.setupCharts = function () {
+    if (!window.Chart) return;
+    var defaults = window.Chart.defaults;
+    defaults.font.family = getComputedStyle(document.body).fontFamily;
+    defaults.color = "#555b6e";
+    defaults.maintainAspectRatio = false;
+    if (window.matchMedia("(prefers-reduced-motion: reduce)").matches) defaults.animation = false;
+    else defaults.animation.duration = 300;
+  };
+
+  /* Tabs: click or arrow keys move the selection; only the selected tab is in the tab order. */
+  AD.tabs = function (tablist, onSelect) {
+    var tabs = Array.prototype.slice.call(tablist.querySelectorAll('[role="tab"]'));
+    function select(tab, focus) {
+      tabs.forEach(function (other) {
+        var selected = other === tab;
+        other.setAttribute("aria-selected", String(selected));
+        other.tabIndex = selected ? 0 : -1;
+        document.getElementById(other.getAttribute("aria-controls")).hidden = !selected;
+      });
+      if (focus) tab.focus();
+      if (onSelect) onSelect(tab);
+    }
+    tabs.forEach(function (tab, i) {
+      tab.addEventListener("click", function () { select(tab, false); });
+      tab.addEventListener("keydown", function (event) {
+        var next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[event.key];
+        if (next === undefined) return;
+        event.preventDefault();
+        select(tabs[(next + tabs.length) % tabs.length], true);
+      });
+    });
+    tablist.parentElement.classList.add("js-tabs");
+    select(tabs.filter(function (t) { return t.getAttribute("aria-selected") === "true"; })[0] || tabs[0], false);
+  };
+
+  /* Cover images: when one cannot load (offline, blocked), the placeholder under it shows. */
+  function covers() {
+    document.querySelectorAll("[data-cover-img]").forEach(function (img) {
+      var cover = img.closest("[data-cover]");
+      function failed() { cover.classList.add("cover-failed"); }
+      if (img.complete && !img.naturalWidth) failed();
+      else img.addEventListener("error", failed);
+    });
+  }
+
+  /* A message where a fetch failed, instead of a silently stale chart. */
+  AD.failed = function (container, error) {
+    AD.replace(container, AD.emptyState("Could not load this data (" + error.message + "). Try again in a moment."));
+  };
+
+  window.AD = AD;
+  document.addEventListener("DOMContentLoaded", function () {
+    covers();
+    AD.setupCharts();
+  });
+})();
