@@ -8,7 +8,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/animedash
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 export TEST_DATABASE_URL TEST_REDIS_URL
 
-.PHONY: install demo test lint format clean browser
+.PHONY: install demo test lint format clean browser tools
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,12 @@ lint: install
 browser:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
+# promtool (Debian's prometheus package) checks and unit-tests deploy/prometheus in the suite.
+tools:
+	command -v promtool >/dev/null || (apt-get update && apt-get install -y --no-install-recommends prometheus)
+
 # The whole suite against real PostgreSQL and Redis, with the coverage gate from pyproject.toml.
-test: install browser
+test: install browser tools
 	@$(PY) -m animedash.checkservices
 	$(MAKE) --no-print-directory lint
 	DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production-use-0123456789abcdef \

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from celery import Celery
 from django.conf import settings
 from django.db import connection
 from django_celery_beat.models import PeriodicTask
+from prometheus_client.parser import text_string_to_metric_families
 
 from snapshots import tasks
 from snapshots.models import EtlRun, RawPage
@@ -51,6 +54,9 @@ def test_a_real_worker_runs_the_task_over_the_redis_broker(etl):
     """Send the task through Redis to a real `celery worker` process and wait for its run."""
     broker = settings.REDIS_URL.rsplit("/", 1)[0] + "/14"
     queue = f"test-{uuid.uuid4().hex[:8]}"
+    with socket.socket() as probe:  # a free port for the worker's /metrics
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
     database = connection.settings_dict
     env = {
         **os.environ,
@@ -60,6 +66,8 @@ def test_a_real_worker_runs_the_task_over_the_redis_broker(etl):
         "CELERY_BROKER_URL": broker,
         "JIKAN_BASE_URL": etl.base_url,
         "JIKAN_RATE_PER_SECOND": "0",
+        "CELERY_METRICS_PORT": str(metrics_port),
+        "CELERY_METRICS_ADDR": "127.0.0.1",
         "COVERAGE_PROCESS_START": "",
     }
     worker = subprocess.Popen(
@@ -96,6 +104,16 @@ def test_a_real_worker_runs_the_task_over_the_redis_broker(etl):
         assert run.status == EtlRun.Status.SUCCESS
         assert run.items_loaded == 25
         assert etl.request_count("/top/anime") == 1
+        # The worker's own /metrics counts what only it saw: its Jikan requests and its runs.
+        families = {
+            sample.name: sample
+            for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text)
+            for sample in family.samples
+            if sample.labels.get("feed", "airing") == "airing"
+        }
+        assert families["etl_runs_total"].value == 1
+        assert families["jikan_requests_total"].labels == {"endpoint": "/top/anime", "status": "200"}
+        assert families["etl_facts_up"].value == 1
     finally:
         worker.terminate()
         worker.wait(timeout=20)
