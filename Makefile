@@ -8,7 +8,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/animedash
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 export TEST_DATABASE_URL TEST_REDIS_URL
 
-.PHONY: install demo test lint format clean browser tools
+.PHONY: install demo test lint format clean browser tools loadtools
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,8 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	# The django-stubs plugin loads the settings; the embedded defaults are enough for it.
 	DEBUG=1 DATABASE_URL= REDIS_URL= CELERY_BROKER_URL= $(VENV)/bin/mypy .
+	# Known vulnerabilities in the pinned requirements (asks PyPI's advisory data).
+	$(VENV)/bin/pip-audit -r requirements.txt -r requirements-dev.txt --progress-spinner off
 
 # The browser tests drive Debian's chromium (Playwright never downloads a browser here).
 browser:
@@ -39,8 +41,12 @@ browser:
 tools:
 	command -v promtool >/dev/null || (apt-get update && apt-get install -y --no-install-recommends prometheus)
 
+# `manage.py loadtest` drives gunicorn with wrk (Debian's package).
+loadtools:
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+
 # The whole suite against real PostgreSQL and Redis, with the coverage gate from pyproject.toml.
-test: install browser tools
+test: install browser tools loadtools
 	@$(PY) -m animedash.checkservices
 	$(MAKE) --no-print-directory lint
 	DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production-use-0123456789abcdef \

@@ -43,13 +43,13 @@ def cache_key(endpoint: str, params: Mapping[str, Any], version: str) -> str:
 
 def cached(endpoint: str, params: Mapping[str, Any], compute: Callable[[], T]) -> T:
     """`compute()`'s answer for these parameters, from the cache when the data has not changed since."""
-    if not settings.ANALYTICS_CACHE_ENABLED or time.monotonic() < _skip_until:
+    if not settings.ANALYTICS_CACHE_ENABLED or cache_skipped():
         return compute()
     key = cache_key(endpoint, params, data_version())
     try:
         value = cache.get(key, _MISSING)
     except Exception as exc:  # the cache backend's own errors (Redis down, timeouts) vary by client
-        _cache_failed(endpoint, exc)
+        cache_failed(endpoint, exc)
         return compute()
     if value is not _MISSING:
         HITS.labels(endpoint=endpoint).inc()
@@ -59,11 +59,16 @@ def cached(endpoint: str, params: Mapping[str, Any], compute: Callable[[], T]) -
     try:
         cache.set(key, value, timeout=settings.CACHE_TTL)
     except Exception as exc:
-        _cache_failed(endpoint, exc)
+        cache_failed(endpoint, exc)
     return value
 
 
-def _cache_failed(endpoint: str, exc: Exception) -> None:
+def cache_skipped() -> bool:
+    """True for a few seconds after a cache failure: callers go straight to the database."""
+    return time.monotonic() < _skip_until
+
+
+def cache_failed(endpoint: str, exc: Exception) -> None:
     global _skip_until
     _skip_until = time.monotonic() + RETRY_AFTER_FAILURE
     ERRORS.labels(endpoint=endpoint).inc()

@@ -4,11 +4,13 @@ renders one template; the data a page's script draws goes out once, through `jso
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from analytics import selectors
@@ -47,10 +49,20 @@ def _api_urls(*names: str) -> dict[str, str]:
     return {name: reverse(API_URLS[name]) for name in names}
 
 
+def cached_page(
+    request: HttpRequest, endpoint: str, params: dict[str, Any], template: str, context: Callable[[], dict[str, Any]]
+) -> HttpResponse:
+    """The page as rendered once per data version and parameters.
+
+    These pages hold no user, session or CSRF token, so every visitor gets the same bytes, and rendering
+    the template was most of a warm request's time. Computing the context fills the API's own entries.
+    """
+    html = cached(endpoint, params, lambda: render_to_string(template, context(), request))
+    return HttpResponse(html)
+
+
 def dashboard(request: HttpRequest) -> HttpResponse:
-    # One cache read for the whole page; computing it fills the API's own entries for the same queries.
-    context = cached("page-dashboard", {}, _dashboard_context)
-    return render(request, "analytics/dashboard.html", context)
+    return cached_page(request, "dashboard-html", {}, "analytics/dashboard.html", _dashboard_context)
 
 
 def _dashboard_context() -> dict[str, Any]:
@@ -88,16 +100,29 @@ def _age_stale(age_days: int | None) -> bool:
 def trending(request: HttpRequest) -> HttpResponse:
     form = TrendingForm.from_query(request.GET)
     params = form.params()
-    tables = cached("page-trending", params, lambda: _trending_tables(**params))
-    context = {
+    if form.errors:
+        # The page says what was wrong with the input: rendered for this request only.
+        return render(request, "analytics/trending.html", _trending_context(form, params))
+    # The form echoes the values as typed, so they are part of the key (only the form's own fields).
+    query = {name: request.GET.getlist(name) for name in form.fields if name in request.GET}
+    return cached_page(
+        request,
+        "trending-html",
+        {**params, "query": query},
+        "analytics/trending.html",
+        lambda: _trending_context(form, params),
+    )
+
+
+def _trending_context(form: TrendingForm, params: dict[str, Any]) -> dict[str, Any]:
+    return {
         "form": form,
         "params": params,
-        "tables": tables,
+        "tables": cached("trending-tables", params, lambda: _trending_tables(**params)),
         "data": as_json(
             {"params": params, "api": _api_urls("climbers", "fallers", "momentum", "new_entries", "streaks")}
         ),
     }
-    return render(request, "analytics/trending.html", context)
 
 
 def _trending_tables(*, feed: str, window: int, limit: int, as_of: dt.date | None) -> dict[str, Any]:
@@ -113,17 +138,23 @@ def _trending_tables(*, feed: str, window: int, limit: int, as_of: dt.date | Non
 
 
 def anime_detail(request: HttpRequest, mal_id: int) -> HttpResponse:
+    # An unknown id raises Http404 while computing, so nothing is cached for it.
+    return cached_page(
+        request, "anime-html", {"mal_id": mal_id}, "analytics/anime_detail.html", lambda: _anime_context(mal_id)
+    )
+
+
+def _anime_context(mal_id: int) -> dict[str, Any]:
     anime = get_object_or_404(Anime, mal_id=mal_id)
     detail = cached("anime", {"mal_id": mal_id}, lambda: selectors.anime_detail(anime=anime))
     history = cached("history", {"mal_id": mal_id}, lambda: selectors.anime_history(anime=anime))
-    context = {
+    return {
         "anime": anime,
         "detail": detail,
         "history_feeds": list(history["feeds"]),
         "charts": HISTORY_CHARTS,
         "data": as_json({"history": history, "api": reverse("api:anime-history", args=[mal_id])}),
     }
-    return render(request, "analytics/anime_detail.html", context)
 
 
 def status(request: HttpRequest) -> HttpResponse:

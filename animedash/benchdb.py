@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 from django.conf import settings
+from django.db import connection
 from psycopg import sql
 
 ROOT = Path(settings.BASE_DIR)
@@ -31,8 +32,7 @@ def bench_database(name: str) -> Iterator[str]:
             yield url
         return
     database = f"{db['NAME']}_{name}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    url = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database}"
+    url = postgres_url(database)
     admin = psycopg.connect(url, dbname="postgres", autocommit=True)
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
     admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
@@ -42,6 +42,21 @@ def bench_database(name: str) -> Iterator[str]:
     finally:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         admin.close()
+
+
+def postgres_url(database: str) -> str:
+    """The configured PostgreSQL server's URL, for `database` on it."""
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database}"
+
+
+def current_database_url() -> str:
+    """The URL of the database this process really uses (under pytest: the test database)."""
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        return postgres_url(db["NAME"])
+    return f"sqlite:///{Path(db['NAME']).resolve()}"
 
 
 def child_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -58,6 +58,13 @@ def env_float(name: str, *, default: float, minimum: float = 0.0) -> float:
     return value
 
 
+def env_choice(name: str, *, choices: tuple[str, ...], default: str) -> str:
+    value = env_str(name) or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
 def env_list(name: str, *, default: list[str]) -> list[str]:
     raw = os.getenv(name)
     if raw is None:

@@ -7,12 +7,14 @@ cache and Celery tasks run in the calling process. `DATABASE_URL`, `REDIS_URL` a
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 
 from animedash.env import (
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_list,
@@ -45,6 +47,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_prometheus",
+    "csp",
+    "axes",
     "animedash",
     "snapshots",
     "analytics",
@@ -62,8 +66,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "animedash.csp.CSPMiddleware",
     "animedash.middleware.DatabaseUnavailableMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "animedash.urls"
@@ -130,6 +137,13 @@ else:
         }
     }
 
+# Authentication
+# django-axes checks every login (the admin's) first: 5 failures from one client lock it out for 15 min.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 # Password validation
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -171,7 +185,41 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 X_FRAME_OPTIONS = "DENY"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_ENGINE = "animedash.sessions"
+# Every page's code is a static file (no inline script, no on*= handler), so the policy allows only our own
+# origin, plus MyAnimeList's image CDN for cover art. The Swagger UI relaxes style-src on its own view.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "https://cdn.myanimelist.net"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
+
+# Login throttling (django-axes)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", default=5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", default=15, minimum=1))
+# "database" keeps attempts in PostgreSQL (visible in the admin); "cache" keeps them in Redis.
+AXES_HANDLER = {
+    "database": "axes.handlers.database.AxesDatabaseHandler",
+    "cache": "axes.handlers.cache.AxesCacheHandler",
+}[env_choice("AXES_HANDLER", choices=("database", "cache"), default="database")]
+# Locked out per client address. Behind the TLS proxy, set AXES_PROXY_COUNT=1 so the address comes from
+# X-Forwarded-For as the proxy wrote it (unset, every client would share the proxy's address).
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", default=0, minimum=0) or None
+if AXES_IPWARE_PROXY_COUNT:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+AXES_RESET_ON_SUCCESS = True
+# Its start-up banner would be one more line on every manage.py command's output.
+AXES_VERBOSE = False
 
 # REST framework
 REST_FRAMEWORK = {
@@ -184,6 +232,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["analytics.throttling.AnonThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_RATE", "6000/min")},
+    # Proxies in front of the app (1 behind one TLS proxy). 0 trusts no X-Forwarded-For: a client could
+    # otherwise dodge the throttle by sending its own.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", default=0, minimum=0, maximum=5),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "AnimeDash API",
@@ -239,6 +290,9 @@ FEED_PAGES = {
 }
 # A run holds its feed's lock at most this long, so a killed worker cannot block the feed forever.
 ETL_LOCK_TTL = env_int("ETL_LOCK_TTL", default=2 * 3600, minimum=10)
+# A task whose worker died is redelivered by the Redis broker after this long: only once the dead run's
+# lock has expired, so the redelivered run is not skipped.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": ETL_LOCK_TTL + 600}
 
 # Logging
 # One JSON object per line; every line of a request carries its request id.

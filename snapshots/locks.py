@@ -33,10 +33,13 @@ def feed_lock(feed: str, *, ttl: int | None = None) -> Iterator[bool]:
     """Hold the feed's lock for the block; yields False at once if another run holds it.
 
     The Redis lock has a TTL, so a worker killed mid-run (SIGKILL, OOM) frees the feed when the TTL
-    runs out instead of blocking it forever.
+    runs out instead of blocking it forever. A run that takes the Redis lock also takes the
+    in-process lock when it is free, so if Redis dies mid-run, a second run of the feed in this
+    process (which falls back to the in-process lock) still sees the first one.
     """
     name = f"animedash:etl-lock:{feed}"
     timeout = ttl or settings.ETL_LOCK_TTL
+    local = _local_lock(name)
     lock = None
     if settings.REDIS_URL:
         try:
@@ -46,17 +49,16 @@ def feed_lock(feed: str, *, ttl: int | None = None) -> Iterator[bool]:
             logger.warning("Redis unavailable for the %s lock, using an in-process lock: %s", feed, exc)
             lock = None
     if lock is None:
-        local = _local_lock(name)
         acquired = local.acquire(blocking=False)
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                local.release()
-        return
+        holds_local = acquired
+    else:
+        # Best effort: Redis decides; the in-process lock only guards against a Redis outage.
+        holds_local = acquired and local.acquire(blocking=False)
     try:
         yield acquired
     finally:
-        if acquired:
+        if lock is not None and acquired:
             with contextlib.suppress(redis.RedisError):  # expired or Redis gone: nothing left to free
                 lock.release()
+        if holds_local:
+            local.release()

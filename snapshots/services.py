@@ -30,6 +30,8 @@ ProgressCallback = Callable[[int, int | None], None]
 
 # The run fails (and the day keeps its previous data) when fewer than this share of items survive.
 QUALITY_GATE = 0.5
+# The error of a run whose worker died (SIGKILL, OOM, lost node) before it could record its end.
+ABANDONED = "abandoned: the worker stopped before finishing"
 # Titles written per batch of queries during a load, and raw pages per insert (one commit each).
 LOAD_BATCH = 1000
 RAW_BATCH = 10
@@ -125,6 +127,7 @@ def _run(
     with log_context(run_id=run.pk, feed=spec.name), feed_lock(spec.name) as held:
         if not held:
             return _finish(run, EtlRun.Status.SKIPPED, error="Another run of this feed is in progress.")
+        runs_abandon(feed=spec.name)
         logger.info("run started: %s for %s", spec.name, taken_on)
         stats = jikan.RequestStats()
         counts = LoadCounts()
@@ -146,6 +149,22 @@ def _run(
     if snapshot:
         snapshot_committed.send(sender=EtlRun, run=run, feed=run.feed, taken_on=run.taken_on)
     return run
+
+
+def runs_abandon(*, feed: str) -> int:
+    """Mark the feed's runs still "running" after ETL_LOCK_TTL as failed; return how many.
+
+    Called by a run that holds the feed's lock. A run older than the lock's TTL cannot still hold
+    the lock, so its worker stopped without recording the end; left alone it would show as running
+    forever. One UPDATE.
+    """
+    now = timezone.now()
+    abandoned = EtlRun.objects.filter(
+        feed=feed, status=EtlRun.Status.RUNNING, started_at__lt=now - timedelta(seconds=settings.ETL_LOCK_TTL)
+    ).update(status=EtlRun.Status.FAILED, error=ABANDONED, finished_at=now)
+    if abandoned:
+        logger.warning("%d abandoned run(s) of %s marked failed", abandoned, feed, extra={"abandoned": abandoned})
+    return abandoned
 
 
 def _finish(

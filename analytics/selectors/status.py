@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from snapshots.feeds import FEEDS
@@ -106,13 +109,44 @@ def etl_runs(*, feed: str | None = None, status: str | None = None) -> QuerySet[
     return runs.order_by("-started_at", "-id")
 
 
+# The version is read before every cached answer, and that query was most of a warm request's cost. Each
+# process keeps it this long; a run saved in this process forgets it at once (and again at commit), so
+# other processes serve a new snapshot at most this late.
+DATA_VERSION_TTL = 1.0
+_version_memo: tuple[float, str] = (0.0, "")
+
+
 def data_version() -> str:
     """A token that changes whenever a run commits data; cache keys include it.
 
     The count moves on every commit, even when an older run (a lower id) finishes after a newer one.
+    Kept for `DATA_VERSION_TTL` seconds per process.
     """
+    global _version_memo
+    expires, version = _version_memo
+    now = time.monotonic()
+    if now < expires:
+        return version
     done = EtlRun.objects.filter(status__in=OK_STATUSES).aggregate(
         runs=Count("id"), last_id=Max("id"), last_finished=Max("finished_at", filter=Q(finished_at__isnull=False))
     )
     finished = done["last_finished"].isoformat() if done["last_finished"] else ""
-    return f"{done['runs']}:{done['last_id'] or 0}:{finished}"
+    version = f"{done['runs']}:{done['last_id'] or 0}:{finished}"
+    _version_memo = (now + DATA_VERSION_TTL, version)
+    return version
+
+
+def forget_data_version() -> None:
+    """Drop this process's kept version: the next read asks the database."""
+    global _version_memo
+    _version_memo = (0.0, "")
+
+
+def _run_changed(**kwargs: Any) -> None:
+    # Now, and again at commit, in case a request read the old version in between and kept it.
+    forget_data_version()
+    transaction.on_commit(forget_data_version)
+
+
+post_save.connect(_run_changed, sender=EtlRun, dispatch_uid="analytics-data-version-save")
+post_delete.connect(_run_changed, sender=EtlRun, dispatch_uid="analytics-data-version-delete")

@@ -25,7 +25,7 @@ def seed_history(*, days=40, titles=12, feed="top", end=TODAY):
             year=2020 + i % 3,
             season=["winter", "spring", "summer", "fall"][i % 4],
             genres=[action] + ([drama] if i % 2 else []) + ([school] if i % 3 == 0 else []),
-            image_url="https://cdn.example.invalid/cover.jpg",
+            image_url="https://cdn.myanimelist.net/images/anime/0/cover.jpg",
         )
         for i in range(titles)
     ]

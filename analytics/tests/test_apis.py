@@ -168,16 +168,20 @@ def test_redis_down_answers_from_the_database(client, history, settings):
         }
     }
     analytics_cache._skip_until = 0.0
-    errors = analytics_cache.ERRORS.labels(endpoint="climbers")
-    before = errors._value.get()
+
+    def errors() -> float:
+        # The throttle meets the dead cache first; from then on the cache is skipped for a while.
+        return sum(analytics_cache.ERRORS.labels(endpoint=name)._value.get() for name in ("throttle", "climbers"))
+
+    before = errors()
     try:
         response = _get(client, "climbers", window=7)
         assert response.status_code == 200
         assert response.json()["results"][0]["mal_id"] == 1
-        assert errors._value.get() == before + 1
+        assert errors() == before + 1
         # Then the cache is skipped for a while instead of timing out on every request.
         assert _get(client, "climbers", window=7).status_code == 200
-        assert errors._value.get() == before + 1
+        assert errors() == before + 1
     finally:
         analytics_cache._skip_until = 0.0
 

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from snapshots import services
 from snapshots.locks import feed_lock
@@ -233,3 +234,34 @@ def test_anime_upsert_replaces_genre_and_studio_links_with_todays():
     assert {g.kind for g in anime.genres.all()} == {"genre", "theme", "demographic"}
     assert not anime.studios.exists()
     assert (anime.first_seen, anime.last_seen) == (DAY, DAY + dt.timedelta(days=1))
+
+
+def test_runs_abandon_fails_only_the_feeds_runs_left_running_past_the_lock_ttl(settings):
+    settings.ETL_LOCK_TTL = 60
+    running = EtlRun.Status.RUNNING
+    stale, recent, other_feed, finished = (
+        EtlRunFactory(feed="top", status=running, finished_at=None),
+        EtlRunFactory(feed="top", status=running, finished_at=None),
+        EtlRunFactory(feed="airing", status=running, finished_at=None),
+        EtlRunFactory(feed="top", status=EtlRun.Status.SUCCESS),
+    )
+    long_ago = timezone.now() - dt.timedelta(seconds=61)
+    EtlRun.objects.filter(pk__in=[stale.pk, other_feed.pk, finished.pk]).update(started_at=long_ago)
+
+    assert services.runs_abandon(feed="top") == 1
+
+    stale.refresh_from_db()
+    assert (stale.status, stale.error) == (EtlRun.Status.FAILED, "abandoned: the worker stopped before finishing")
+    assert stale.finished_at is not None
+    statuses = dict(EtlRun.objects.exclude(pk=stale.pk).values_list("pk", "status"))
+    assert statuses == {recent.pk: running, other_feed.pk: running, finished.pk: EtlRun.Status.SUCCESS}
+
+
+def test_a_new_run_marks_the_feeds_abandoned_runs_failed(etl, settings):
+    settings.ETL_LOCK_TTL = 60
+    killed = EtlRunFactory(feed="airing", status=EtlRun.Status.RUNNING, finished_at=None)
+    EtlRun.objects.filter(pk=killed.pk).update(started_at=timezone.now() - dt.timedelta(hours=1))
+    run = services.feed_snapshot(feed="airing", taken_on=DAY)
+    assert run.status == EtlRun.Status.SUCCESS
+    killed.refresh_from_db()
+    assert killed.status == EtlRun.Status.FAILED

@@ -47,9 +47,12 @@ class Command(BaseCommand):
             limited = child_env(url, JIKAN_BASE_URL=fake.base_url)
             limited.pop("JIKAN_RATE_PER_SECOND", None)
             limited.pop("JIKAN_RATE_PER_MINUTE", None)
+            fake.reset()
             results["c"] = json.loads(
                 run_child(["bench_etl", "--child", "limited", "--child-pages", str(requests)], limited)
             )
+            # The limiter's precision: from the first request the fake received to the last one.
+            results["c"]["request_span"] = fake.requests[-1].at - fake.requests[0].at
         self._report(results)
 
     def _report(self, results: dict[str, dict[str, float]]) -> None:
@@ -65,8 +68,8 @@ class Command(BaseCommand):
         self.stdout.write(f"throughput (a): {a['items'] / a['seconds']:.0f} items/s (target >= 10000)")
         self.stdout.write(f"peak RSS (a) vs (b): {growth:+.1f}% (target within 10%, both under 300 MB)")
         self.stdout.write(
-            f"rate limit (c): {c['requests']} requests in {c['seconds']:.2f} s; bound {bound:.2f} s; "
-            f"ratio {c['seconds'] / bound:.3f} (target <= 1.05)"
+            f"rate limit (c): {c['requests']} requests spread over {c['request_span']:.2f} s; bound {bound:.2f} s; "
+            f"ratio {c['request_span'] / bound:.3f} (target <= 1.05); whole run {c['seconds']:.2f} s"
         )
 
 
