@@ -10,14 +10,18 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
 from django.core.cache import cache
 
 from snapshots.fakejikan import FakeJikan
+
+ROOT = Path(__file__).resolve().parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -173,3 +177,29 @@ def wait_until(condition: Callable[[], object], *, timeout: float, message: str,
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up after {timeout} s waiting for: {message}")
         time.sleep(interval)
+
+
+def start_celery_worker(
+    queue: str, *, jikan: FakeJikan, stderr: int = subprocess.DEVNULL, **env: str
+) -> subprocess.Popen:
+    """A real `celery worker` process (solo pool) on `queue`, against this test's database and `jikan`.
+
+    `env` adds to or overrides its environment (CELERY_BROKER_URL is required).
+    """
+    from animedash.benchdb import current_database_url
+
+    worker_env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "test-only-secret-key-for-the-worker-process-0123456789",
+        "DATABASE_URL": current_database_url(),
+        "JIKAN_BASE_URL": jikan.base_url,
+        "JIKAN_RATE_PER_SECOND": "0",
+        "COVERAGE_PROCESS_START": "",
+        "LOG_LEVEL": "WARNING",
+        **env,
+    }
+    command = [sys.executable, "-m", "celery", "-A", "animedash", "worker", "-Q", queue, "-P", "solo", "-l", "WARNING"]
+    # Gossip, mingle and heartbeats only slow a lone test worker's start.
+    command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return subprocess.Popen(command, cwd=ROOT, env=worker_env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)

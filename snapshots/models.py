@@ -81,6 +81,34 @@ class Anime(models.Model):
         return self.url or f"https://myanimelist.net/anime/{self.mal_id}"
 
 
+# What Jikan tells about a title (all but its id): written by the ETL, shown by the read side.
+ANIME_FACT_FIELDS = (
+    "title",
+    "title_english",
+    "title_japanese",
+    "type",
+    "source",
+    "episodes",
+    "status",
+    "airing",
+    "aired_from",
+    "aired_to",
+    "aired_string",
+    "season",
+    "year",
+    "rating",
+    "synopsis",
+    "image_url",
+    "url",
+    "score",
+    "scored_by",
+    "rank",
+    "popularity",
+    "members",
+    "favorites",
+)
+
+
 class EtlRun(models.Model):
     class Trigger(models.TextChoices):
         BEAT = "beat", "Celery beat"

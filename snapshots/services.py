@@ -19,7 +19,7 @@ from animedash.logging import log_context
 from snapshots import jikan, metrics
 from snapshots.feeds import MAX_PAGES, Feed, get_feed
 from snapshots.locks import feed_lock
-from snapshots.models import Anime, EtlRun, Genre, RawPage, Rejection, Snapshot, SnapshotDay, Studio
+from snapshots.models import ANIME_FACT_FIELDS, Anime, EtlRun, Genre, RawPage, Rejection, Snapshot, SnapshotDay, Studio
 from snapshots.signals import snapshot_committed
 from snapshots.validation import SEASONS, AnimeRecord, ItemRejection, item_validate
 
@@ -36,31 +36,6 @@ ABANDONED = "abandoned: the worker stopped before finishing"
 LOAD_BATCH = 1000
 RAW_BATCH = 10
 
-ANIME_FIELDS = [
-    "title",
-    "title_english",
-    "title_japanese",
-    "type",
-    "source",
-    "episodes",
-    "status",
-    "airing",
-    "aired_from",
-    "aired_to",
-    "aired_string",
-    "season",
-    "year",
-    "rating",
-    "synopsis",
-    "image_url",
-    "url",
-    "score",
-    "scored_by",
-    "rank",
-    "popularity",
-    "members",
-    "favorites",
-]
 SNAPSHOT_FIELDS = ["rank", "popularity", "score", "scored_by", "members", "favorites"]
 
 
@@ -329,13 +304,13 @@ def anime_upsert(*, records: list[AnimeRecord], seen_on: date) -> None:
                 mal_id=r.mal_id,
                 first_seen=seen_on,
                 last_seen=seen_on,
-                **{name: getattr(r, name) for name in ANIME_FIELDS},
+                **{name: getattr(r, name) for name in ANIME_FACT_FIELDS},
             )
             for r in records
         ],
         update_conflicts=True,
         unique_fields=["mal_id"],
-        update_fields=[*ANIME_FIELDS, "last_seen"],
+        update_fields=[*ANIME_FACT_FIELDS, "last_seen"],
     )
     genres = {g[0]: g for r in records for g in r.genres}
     Genre.objects.bulk_create(

@@ -11,33 +11,9 @@ from django.db.models import F, Max, Q, QuerySet
 
 from analytics.selectors.tables import anime_with_genre
 from snapshots.feeds import FEEDS
-from snapshots.models import Anime
+from snapshots.models import ANIME_FACT_FIELDS, Anime
 
-_FACTS = (
-    "mal_id",
-    "title",
-    "title_english",
-    "title_japanese",
-    "type",
-    "source",
-    "episodes",
-    "status",
-    "airing",
-    "aired_from",
-    "aired_to",
-    "aired_string",
-    "season",
-    "year",
-    "rating",
-    "synopsis",
-    "image_url",
-    "url",
-    "score",
-    "rank",
-    "popularity",
-    "members",
-    "favorites",
-)
+_FACTS = ("mal_id", *ANIME_FACT_FIELDS)
 _SERIES = ("taken_on", "position", "rank", "score", "members", "popularity", "favorites")
 
 

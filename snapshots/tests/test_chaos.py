@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -26,12 +22,11 @@ from celery import Celery
 from django.db import connection
 from django.utils import timezone
 
-from conftest import RedisServer, wait_until
+from conftest import RedisServer, start_celery_worker, wait_until
 from snapshots import services, tasks
 from snapshots.fakejikan import FakeJikan
 from snapshots.models import Anime, EtlRun, RawPage, Rejection, Snapshot, SnapshotDay
 
-ROOT = Path(__file__).resolve().parents[2]
 DAY = dt.date(2024, 5, 1)
 YESTERDAY = DAY - dt.timedelta(days=1)
 Status = EtlRun.Status
@@ -379,29 +374,6 @@ def test_a_database_connection_killed_mid_load_fails_the_run_without_a_partial_d
 
 
 # A worker alone on its queue needs no cluster chatter; skipping it saves seconds of start-up.
-FAST_START = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-
-
-def _worker_env(*, redis: RedisServer, jikan: FakeJikan, lock_ttl: int) -> dict[str, str]:
-    database = connection.settings_dict
-    return {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": "test-only-secret-key-for-the-worker-process-0123456789",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "DATABASE_CONN_MAX_AGE": "0",
-        "CELERY_BROKER_URL": redis.url(0),
-        "REDIS_URL": redis.url(1),
-        "JIKAN_BASE_URL": jikan.base_url,
-        "JIKAN_RATE_PER_SECOND": "0",
-        "JIKAN_TIMEOUT": "60",
-        "ETL_LOCK_TTL": str(lock_ttl),
-        "CELERY_METRICS_PORT": "0",
-        "COVERAGE_PROCESS_START": "",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_run_frees_the_feed_after_the_lock_ttl_and_its_run_is_marked_abandoned(
     settings, chaos_etl, dedicated_redis, record_property
@@ -411,26 +383,14 @@ def test_a_worker_killed_mid_run_frees_the_feed_after_the_lock_ttl_and_its_run_i
     settings.ETL_LOCK_TTL = lock_ttl
     queue = f"chaos-{uuid.uuid4().hex[:8]}"
     chaos_etl.inject("latency", seconds=60, path="/top/anime")  # the run hangs on its first page
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "animedash",
-            "worker",
-            "-Q",
-            queue,
-            "-P",
-            "solo",
-            "-l",
-            "WARNING",
-            *FAST_START,
-        ],
-        cwd=ROOT,
-        env=_worker_env(redis=dedicated_redis, jikan=chaos_etl, lock_ttl=lock_ttl),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    worker = start_celery_worker(
+        queue,
+        jikan=chaos_etl,
+        CELERY_BROKER_URL=dedicated_redis.url(0),
+        REDIS_URL=dedicated_redis.url(1),
+        DATABASE_CONN_MAX_AGE="0",
+        JIKAN_TIMEOUT="60",
+        ETL_LOCK_TTL=str(lock_ttl),
     )
     lock = dedicated_redis.client(1)
     try:

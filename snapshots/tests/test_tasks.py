@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -12,10 +9,10 @@ import httpx
 import pytest
 from celery import Celery
 from django.conf import settings
-from django.db import connection
 from django_celery_beat.models import PeriodicTask
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import free_port, start_celery_worker
 from snapshots import tasks
 from snapshots.models import EtlRun, RawPage
 
@@ -54,44 +51,14 @@ def test_a_real_worker_runs_the_task_over_the_redis_broker(etl):
     """Send the task through Redis to a real `celery worker` process and wait for its run."""
     broker = settings.REDIS_URL.rsplit("/", 1)[0] + "/14"
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    with socket.socket() as probe:  # a free port for the worker's /metrics
-        probe.bind(("127.0.0.1", 0))
-        metrics_port = probe.getsockname()[1]
-    database = connection.settings_dict
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": "test-only-secret-key-for-the-worker-process-0123456789",
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "CELERY_BROKER_URL": broker,
-        "JIKAN_BASE_URL": etl.base_url,
-        "JIKAN_RATE_PER_SECOND": "0",
-        "CELERY_METRICS_PORT": str(metrics_port),
-        "CELERY_METRICS_ADDR": "127.0.0.1",
-        "COVERAGE_PROCESS_START": "",
-    }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "animedash",
-            "worker",
-            "-Q",
-            queue,
-            "-c",
-            "1",
-            "-P",
-            "solo",
-            "-l",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
+    metrics_port = free_port()
+    worker = start_celery_worker(
+        queue,
+        jikan=etl,
         stderr=subprocess.PIPE,
-        text=True,
+        CELERY_BROKER_URL=broker,
+        CELERY_METRICS_PORT=str(metrics_port),
+        CELERY_METRICS_ADDR="127.0.0.1",
     )
     try:
         sender = Celery(broker=broker)
