@@ -445,6 +445,13 @@ class AnimeSearchApi(CsvExportMixin, ListAPIView):
         filters.is_valid(raise_exception=True)
         return selectors.anime_search(**filters.validated_data)
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # Titles only change when a run commits, so a result page is cached under the data version.
+        # The page's next/previous links are absolute, so the host is part of the key.
+        params = {**request.query_params.dict(), "host": request.get_host()}
+        params.pop("format", None)
+        return Response(cached("anime-search", params, lambda: super(AnimeSearchApi, self).list(request).data))
+
 
 @extend_schema(
     summary="One title",

@@ -233,3 +233,13 @@ def test_schema_docs_and_browsable_root_are_served_offline(client):
     root = client.get(reverse("api:root"), HTTP_ACCEPT="text/html")
     assert root.status_code == 200
     assert "/api/v1/trending/climbers" in root.content.decode()
+
+
+def test_search_pages_are_cached_until_new_data_commits(client, history, django_assert_max_num_queries):
+    first = _get(client, "anime-search", q="er").json()
+    assert [row["mal_id"] for row in first["results"]] == [1, 2]
+    with django_assert_max_num_queries(1):  # the data version only
+        assert _get(client, "anime-search", q="er").json() == first
+    AnimeFactory(mal_id=3, title="Newer", members=10**9)
+    EtlRunFactory(feed="top", taken_on=D)  # a committed run moves the data version
+    assert [row["mal_id"] for row in _get(client, "anime-search", q="er").json()["results"]] == [3, 1, 2]
