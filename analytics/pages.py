@@ -11,15 +11,14 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.db.models import F, Max, Min, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Max, Min
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from rest_framework.utils.encoders import JSONEncoder
 
 from analytics.cache import cached
-from snapshots.feeds import FEEDS
-from snapshots.models import Anime, EtlRun, Rejection
+from snapshots.models import Anime, Rejection
+from snapshots.selectors import feed_statuses
 
 # A feed older than this gets a warning on the status page and the dashboard.
 STALE_AFTER = dt.timedelta(days=1)
@@ -103,36 +102,6 @@ def is_stale(age_hours: float | None) -> bool:
     return age_hours is None or age_hours > STALE_AFTER.total_seconds() / 3600
 
 
-def feed_freshness(*, now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Each declared feed: its newest successful day, when that run finished, its age, and its last run.
-
-    Two queries whatever the length of the run log (the newest run per feed comes from a window).
-    """
-    now = now or timezone.now()
-    ok = (EtlRun.Status.SUCCESS, EtlRun.Status.PARTIAL)
-    success = {
-        row["feed"]: row
-        for row in EtlRun.objects.filter(status__in=ok)
-        .values("feed")
-        .annotate(latest_day=Max("taken_on"), last_success_at=Max("finished_at"))
-        .order_by()
-    }
-    newest_first = [F("started_at").desc(), F("id").desc()]
-    ranked = EtlRun.objects.annotate(newest=Window(RowNumber(), partition_by=[F("feed")], order_by=newest_first))
-    last_runs = {run.feed: run for run in ranked.filter(newest=1)}
-    feeds = []
-    for name in [*FEEDS, *sorted(set(last_runs) - set(FEEDS))]:
-        row: dict[str, Any] = dict(success.get(name) or {})
-        finished = row.get("last_success_at")
-        age_hours = round((now - finished).total_seconds() / 3600, 1) if finished else None
-        feeds.append(
-            {
-                "feed": name,
-                "latest_day": row.get("latest_day"),
-                "last_success_at": finished,
-                "age_hours": age_hours,
-                "stale": is_stale(age_hours),
-                "last_run": last_runs.get(name),
-            }
-        )
-    return feeds
+def feed_freshness() -> list[dict[str, Any]]:
+    """Each declared feed's freshness (from `snapshots.selectors.feed_statuses`) with a staleness flag."""
+    return [{**status, "stale": is_stale(status["age_hours"])} for status in feed_statuses()]

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import date, datetime
 from typing import Any, TypedDict
 
-from django.db.models import Count, Max, Min
+from django.db.models import Max
 from django.utils import timezone
 
 from snapshots.feeds import FEEDS
@@ -85,14 +85,6 @@ def snapshot_problems(*, feed: str, taken_on: date) -> list[str]:
         if len(rows) < before * 0.9:
             problems.append(f"{feed}: {len(rows)} rows, down from {before} on {previous['taken_on']}")
     return problems
-
-
-def snapshot_days(*, feed: str) -> dict[str, object]:
-    return dict(
-        Snapshot.objects.filter(feed=feed).aggregate(
-            first=Min("taken_on"), latest=Max("taken_on"), days=Count("taken_on", distinct=True)
-        )
-    )
 
 
 def recent_runs(*, limit: int = 20) -> list[EtlRun]:
