@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from snapshots.models import Anime, EtlRun, Genre, RawPage, Rejection, Snapshot, SnapshotDay, Studio
@@ -25,8 +26,12 @@ class RejectionInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class RawPageInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = RawPage
-    fields = readonly_fields = ("page", "url", "http_status", "fetched_at")
+    fields = readonly_fields = ("page", "url", "http_status", "has_next_page", "fetched_at")
     extra = 0
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RawPage]:
+        # A body is about 130 KB: a run's page list must not load them.
+        return super().get_queryset(request).defer("body")
 
 
 @admin.register(EtlRun)
@@ -66,10 +71,14 @@ class RejectionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(RawPage)
 class RawPageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "run", "page", "http_status", "fetched_at", "url"]
+    list_display = ["id", "run", "page", "http_status", "has_next_page", "fetched_at", "url"]
     list_filter = ["run__feed", "http_status"]
     search_fields = ["url"]
     list_select_related = ["run"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RawPage]:
+        # Bodies (about 130 KB each) stay out of the list; a page's own view loads its one on access.
+        return super().get_queryset(request).defer("body")
 
 
 @admin.register(Anime)

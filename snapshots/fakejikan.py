@@ -314,6 +314,12 @@ class Answer:
     cache_control: str = CATALOGUE_CACHE_CONTROL
     headers: dict[str, str] = field(default_factory=dict)
 
+    @functools.cached_property
+    def encoded(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
 
 def recorded_answer(name: str) -> Answer:
     status, cache_control = recorded_meta(name)
@@ -341,9 +347,12 @@ def page_params(params: dict[str, str]) -> tuple[int, int] | Answer:
 def list_page(seed: int, size: int | None, day: date, query: tuple[str, ...], params: dict[str, str]) -> Answer:
     """One page of a catalogue list, with pagination in the full v4 shape."""
     paging = page_params(params)
-    if isinstance(paging, Answer):
-        return paging
-    page, limit = paging
+    return paging if isinstance(paging, Answer) else _list_page(seed, size, day, query, *paging)
+
+
+# The same page is asked for again and again (retries, resumes, benchmarks): built and encoded once.
+@functools.lru_cache(maxsize=2048)
+def _list_page(seed: int, size: int | None, day: date, query: tuple[str, ...], page: int, limit: int) -> Answer:
     order = ordering(seed, size, day, query)
     last_page = max(1, math.ceil(len(order) / limit))
     data = [drifted_item(seed, size, day, i) for i in order[(page - 1) * limit : page * limit]]
@@ -477,9 +486,7 @@ def with_duplicates(body: Any, previous: Any) -> Any:
 
 
 def encode(answer: Answer) -> bytes:
-    if isinstance(answer.body, bytes):
-        return answer.body
-    return json.dumps(answer.body, separators=(",", ":")).encode()
+    return answer.encoded
 
 
 # Server --------------------------------------------------------------------------------------------

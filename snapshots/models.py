@@ -212,7 +212,10 @@ class RawPage(models.Model):
     url = models.URLField(max_length=500)
     http_status = models.PositiveSmallIntegerField()
     fetched_at = models.DateTimeField(auto_now_add=True)
-    payload = models.JSONField()
+    # The body as received, not re-encoded JSON: storing it costs no encoding, and a resume parses it
+    # exactly as the first run did. lz4-compressed on PostgreSQL.
+    body = models.TextField()
+    has_next_page = models.BooleanField()
 
     class Meta:
         ordering = ["run", "page"]

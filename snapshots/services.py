@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
-import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import reduce
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from animedash.logging import log_context
 from snapshots import jikan, metrics
 from snapshots.feeds import MAX_PAGES, Feed, get_feed
 from snapshots.locks import feed_lock
-from snapshots.models import ANIME_FACT_FIELDS, Anime, EtlRun, Genre, RawPage, Rejection, Snapshot, SnapshotDay, Studio
+from snapshots.models import EtlRun, RawPage, Rejection, SnapshotDay
 from snapshots.signals import snapshot_committed
+from snapshots.staging import Staging, rows_insert
 from snapshots.validation import SEASONS, AnimeRecord, ItemRejection, item_validate
 
 logger = logging.getLogger(__name__)
@@ -32,11 +32,11 @@ ProgressCallback = Callable[[int, int | None], None]
 QUALITY_GATE = 0.5
 # The error of a run whose worker died (SIGKILL, OOM, lost node) before it could record its end.
 ABANDONED = "abandoned: the worker stopped before finishing"
-# Titles written per batch of queries during a load, and raw pages per insert (one commit each).
-LOAD_BATCH = 1000
+# Raw pages per insert (one commit each): few statements, and little to refetch after a crash.
 RAW_BATCH = 10
-
-SNAPSHOT_FIELDS = ["rank", "popularity", "score", "scored_by", "members", "favorites"]
+# Pages fetched ahead of the one being stored and staged: enough to ride out a batch write.
+FETCH_AHEAD = 4
+RAW_PAGE_COLUMNS = ("run_id", "page", "url", "http_status", "fetched_at", "body", "has_next_page")
 
 
 class QualityGateFailed(Exception):
@@ -107,8 +107,9 @@ def _run(
         stats = jikan.RequestStats()
         counts = LoadCounts()
         try:
-            page_ids = _extract(run, spec, budget=pages, fresh=fresh, stats=stats, on_page=on_page)
-            _load(run, page_ids, counts, snapshot=snapshot)
+            with Staging() as staging:
+                _extract_and_stage(run, spec, staging, counts, budget=pages, fresh=fresh, stats=stats, on_page=on_page)
+                _load(run, staging, counts, snapshot=snapshot)
         except (jikan.JikanError, QualityGateFailed) as exc:
             return _finish(run, EtlRun.Status.FAILED, stats=stats, counts=counts, error=str(exc))
         except DatabaseError as exc:
@@ -173,113 +174,135 @@ def _finish(
     return run
 
 
-def _extract(
+def _extract_and_stage(
     run: EtlRun,
     spec: Feed,
+    staging: Staging,
+    counts: LoadCounts,
     *,
     budget: int | None,
     fresh: bool,
     stats: jikan.RequestStats,
     on_page: ProgressCallback | None,
-) -> list[int]:
-    """Store the feed's pages for the day and return their RawPage ids, in page order.
+) -> None:
+    """Bring the feed's pages for the day, in order, and stage the items that pass validation.
 
     Pages already stored for the same feed and day (by an earlier run that failed later, or a
-    rerun) are reused instead of asking Jikan again, unless `fresh`.
+    rerun) are reused instead of asking Jikan again, unless `fresh`. Fetched pages are stored as
+    they come (committed in small batches), so a run that fails later leaves them for the next one.
     """
     stored = {} if fresh else _stored_pages(spec.name, run.taken_on)
-    page_ids: list[int] = []
-    pending: list[tuple[int, RawPage]] = []  # fetched pages not yet written, with their place in page_ids
+    pending: list[tuple[Any, ...]] = []  # RAW_PAGE_COLUMNS
+    seen: set[int] = set()
     last_page = min(budget or MAX_PAGES, MAX_PAGES)
-    try:
-        for number in range(1, last_page + 1):
-            if number in stored:
-                page_id, has_next = stored[number]
-                page_ids.append(page_id)
-            else:
-                result = jikan.get_client().get_page(spec.path, params=spec.params, page=number, stats=stats)
-                raw = RawPage(run=run, page=number, url=result.url, http_status=result.status, payload=result.payload)
-                pending.append((len(page_ids), raw))
-                page_ids.append(0)
-                has_next = result.has_next_page
+    client = jikan.get_client()
+    fetching: dict[int, Future[ValidatedPage]] = {}
+    known_last = 1  # the highest page number known to exist
+
+    def fetch_ahead(after: int) -> None:
+        for number in range(after + 1, min(after + FETCH_AHEAD, known_last, last_page) + 1):
+            if number not in stored and number not in fetching:
+                # Carries the log context (run id, feed) into the fetching thread.
+                task = contextvars.copy_context().run
+                fetching[number] = fetcher.submit(task, _page_fetch, client, spec, number, stats)
+
+    # One thread fetches and validates the next pages, one request at a time and in page order, while
+    # this one stores and stages the pages already there. Only pages known to exist are asked for
+    # (Jikan's last_visible_page), and only this thread touches the database.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jikan-fetch") as fetcher:
+        try:
+            fetch_ahead(0)
+            for number in range(1, last_page + 1):
+                if number in stored:
+                    raw = RawPage.objects.only("url", "http_status", "body").get(pk=stored[number])
+                    page, results = _page_validate(jikan.parse_page(raw.body, url=raw.url, status=raw.http_status))
+                else:
+                    page, results = fetching.pop(number).result()
+                    pending.append(
+                        (run.pk, number, page.url, page.status, timezone.now(), page.body, page.has_next_page)
+                    )
+                if page.has_next_page:
+                    known_last = max(known_last, number + 1, page.last_visible_page or 0)
+                    fetch_ahead(number)
                 if len(pending) >= RAW_BATCH:
-                    _write_pages(pending, page_ids)
-            run.pages = len(page_ids)
-            if on_page:
-                on_page(len(page_ids), budget)
-            if not has_next:
-                break
-    finally:
-        # Written even when a later page fails, so the next run resumes from here.
-        _write_pages(pending, page_ids)
-    return page_ids
+                    _raw_pages_write(pending)
+                _stage_items(run, number, results, staging, counts, seen)
+                run.pages = number
+                if on_page:
+                    on_page(number, budget)
+                if not page.has_next_page:
+                    break
+        finally:
+            for future in fetching.values():
+                future.cancel()  # pages past a last page that contradicted last_visible_page
+            _raw_pages_write(pending)
 
 
-def _write_pages(pending: list[tuple[int, RawPage]], page_ids: list[int]) -> None:
+ValidatedPage = tuple[jikan.JikanPage, list[AnimeRecord | ItemRejection]]
+
+
+def _page_fetch(client: jikan.JikanClient, spec: Feed, number: int, stats: jikan.RequestStats) -> ValidatedPage:
+    """Runs in a fetching thread: pure work, no database."""
+    return _page_validate(client.get_page(spec.path, params=spec.params, page=number, stats=stats))
+
+
+def _page_validate(page: jikan.JikanPage) -> ValidatedPage:
+    return page, [item_validate(item) for item in page.items]
+
+
+def _raw_pages_write(pending: list[tuple[Any, ...]]) -> None:
     """Insert the pending pages in one statement and drop them from memory."""
-    RawPage.objects.bulk_create([raw for _, raw in pending])
-    for index, raw in pending:
-        page_ids[index] = raw.pk
+    rows_insert(RawPage._meta.db_table, RAW_PAGE_COLUMNS, pending)
     pending.clear()
 
 
-def _stored_pages(feed: str, taken_on: date) -> dict[int, tuple[int, bool]]:
-    """The newest stored page of each number for a feed and day: {page: (RawPage id, has next page)}."""
-    newest: dict[int, tuple[int, bool]] = {}
+def _stored_pages(feed: str, taken_on: date) -> dict[int, int]:
+    """The newest stored page of each number for a feed and day: {page: RawPage id}."""
+    newest: dict[int, int] = {}
     pages = RawPage.objects.filter(run__feed=feed, run__taken_on=taken_on).order_by("page", "-fetched_at", "-id")
-    for page_id, number, has_next in pages.values_list("id", "page", "payload__pagination__has_next_page"):
-        newest.setdefault(number, (page_id, bool(has_next)))
+    for page_id, number in pages.values_list("id", "page"):
+        newest.setdefault(number, page_id)
     return newest
 
 
-def _iter_pages(page_ids: list[int]) -> Iterator[RawPage]:
-    # One page in memory at a time: memory must not grow with the number of pages.
-    for page_id in page_ids:
-        yield RawPage.objects.only("page", "payload").get(pk=page_id)
+def _stage_items(
+    run: EtlRun,
+    page: int,
+    results: list[AnimeRecord | ItemRejection],
+    staging: Staging,
+    counts: LoadCounts,
+    seen: set[int],
+) -> None:
+    for result in results:
+        counts.received += 1
+        if isinstance(result, ItemRejection):
+            counts.rejections.append(_rejection(run, page, result))
+        elif result.mal_id in seen:
+            # Jikan's sort has no tie-breaker: paging can repeat an item. First position wins.
+            counts.duplicates += 1
+        else:
+            seen.add(result.mal_id)
+            staging.add(result)
 
 
-def _load(run: EtlRun, page_ids: list[int], counts: LoadCounts, *, snapshot: bool) -> None:
-    """Validate and write the day in one transaction: upsert its rows, drop the ones no longer there."""
-    seen: set[int] = set()
-    batch: list[AnimeRecord] = []
+def _load(run: EtlRun, staging: Staging, counts: LoadCounts, *, snapshot: bool) -> None:
+    """Write the staged day in one transaction, or nothing when too few items passed validation."""
+    staging.flush()
+    counts.loaded = staging.staged
+    expected = counts.received - counts.duplicates
+    # An empty ranking means Jikan answered nothing useful; an empty past season is just empty.
+    if (snapshot and expected == 0) or counts.loaded < expected * QUALITY_GATE:
+        raise QualityGateFailed(
+            f"Quality gate: only {counts.loaded} of {expected} items passed validation; "
+            "the previous data of this day is kept."
+        )
     with transaction.atomic():
-        for raw in _iter_pages(page_ids):
-            data = raw.payload.get("data") if isinstance(raw.payload, dict) else None
-            for item in data if isinstance(data, list) else []:
-                counts.received += 1
-                result = item_validate(item)
-                if isinstance(result, ItemRejection):
-                    counts.rejections.append(_rejection(run, raw.page, result))
-                elif result.mal_id in seen:
-                    # Jikan's sort has no tie-breaker: paging can repeat an item. First position wins.
-                    counts.duplicates += 1
-                else:
-                    seen.add(result.mal_id)
-                    batch.append(result)
-            # Writes go out in batches of about LOAD_BATCH titles: few queries, bounded memory.
-            if len(batch) >= LOAD_BATCH:
-                _write_batch(run, batch, counts, snapshot=snapshot)
-                batch = []
-        _write_batch(run, batch, counts, snapshot=snapshot)
-        expected = counts.received - counts.duplicates
-        # An empty ranking means Jikan answered nothing useful; an empty past season is just empty.
-        if (snapshot and expected == 0) or counts.loaded < expected * QUALITY_GATE:
-            raise QualityGateFailed(
-                f"Quality gate: only {counts.loaded} of {expected} items passed validation; "
-                "the previous data of this day is kept."
-            )
+        staging.titles_merge(seen_on=run.taken_on)
         if snapshot:
-            Snapshot.objects.filter(feed=run.feed, taken_on=run.taken_on).exclude(run=run).delete()
+            staging.snapshots_replace(feed=run.feed, taken_on=run.taken_on, run_id=run.pk)
             SnapshotDay.objects.update_or_create(
                 feed=run.feed, taken_on=run.taken_on, defaults={"rows": counts.loaded, "run": run}
             )
-
-
-def _write_batch(run: EtlRun, records: list[AnimeRecord], counts: LoadCounts, *, snapshot: bool) -> None:
-    anime_upsert(records=records, seen_on=run.taken_on)
-    if snapshot:
-        _snapshot_upsert(run, records, first_position=counts.loaded + 1)
-    counts.loaded += len(records)
 
 
 def _rejection(run: EtlRun, page: int, rejected: ItemRejection) -> Rejection:
@@ -295,70 +318,12 @@ def _rejection(run: EtlRun, page: int, rejected: ItemRejection) -> Rejection:
 
 
 def anime_upsert(*, records: list[AnimeRecord], seen_on: date) -> None:
-    """Insert or update titles with their genres and studios, set-based (a few queries per batch)."""
-    if not records:
-        return
-    Anime.objects.bulk_create(
-        [
-            Anime(
-                mal_id=r.mal_id,
-                first_seen=seen_on,
-                last_seen=seen_on,
-                **{name: getattr(r, name) for name in ANIME_FACT_FIELDS},
-            )
-            for r in records
-        ],
-        update_conflicts=True,
-        unique_fields=["mal_id"],
-        update_fields=[*ANIME_FACT_FIELDS, "last_seen"],
-    )
-    genres = {g[0]: g for r in records for g in r.genres}
-    Genre.objects.bulk_create(
-        [Genre(mal_id=mal_id, name=name, kind=kind) for mal_id, name, kind in genres.values()],
-        update_conflicts=True,
-        unique_fields=["mal_id"],
-        update_fields=["name", "kind"],
-    )
-    studios = {s[0]: s for r in records for s in r.studios}
-    Studio.objects.bulk_create(
-        [Studio(mal_id=mal_id, name=name) for mal_id, name in studios.values()],
-        update_conflicts=True,
-        unique_fields=["mal_id"],
-        update_fields=["name"],
-    )
-    _links_replace(Anime.genres.through, "genre_id", {(r.mal_id, g[0]) for r in records for g in r.genres}, records)
-    _links_replace(Anime.studios.through, "studio_id", {(r.mal_id, s[0]) for r in records for s in r.studios}, records)
-
-
-def _links_replace(through: Any, target: str, wanted: set[tuple[int, int]], records: list[AnimeRecord]) -> None:
-    """Make the titles' many-to-many links exactly `wanted`, writing only what changed.
-
-    Genres and studios rarely change, so a daily load usually writes no link at all.
-    """
-    existing = set(through.objects.filter(anime_id__in=[r.mal_id for r in records]).values_list("anime_id", target))
-    stale = existing - wanted
-    if stale:
-        through.objects.filter(reduce(operator.or_, (Q(anime_id=a, **{target: b}) for a, b in stale))).delete()
-    through.objects.bulk_create([through(anime_id=a, **{target: b}) for a, b in wanted - existing])
-
-
-def _snapshot_upsert(run: EtlRun, records: list[AnimeRecord], *, first_position: int) -> None:
-    Snapshot.objects.bulk_create(
-        [
-            Snapshot(
-                anime_id=r.mal_id,
-                feed=run.feed,
-                taken_on=run.taken_on,
-                position=position,
-                run=run,
-                **{name: getattr(r, name) for name in SNAPSHOT_FIELDS},
-            )
-            for position, r in enumerate(records, start=first_position)
-        ],
-        update_conflicts=True,
-        unique_fields=["anime", "feed", "taken_on"],
-        update_fields=["position", "run", *SNAPSHOT_FIELDS],
-    )
+    """Insert or update titles with exactly the given genres and studios, outside any run."""
+    with Staging() as staging:
+        for record in records:
+            staging.add(record)
+        with transaction.atomic():
+            staging.titles_merge(seen_on=seen_on)
 
 
 def etl_prune(*, raw_days: int | None = None, log_days: int | None = None) -> tuple[int, int]:

@@ -121,7 +121,8 @@ def _is_int(value: Any) -> bool:
 
 
 def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    # JSON may carry "\u0000"; PostgreSQL text cannot hold it, and it never means anything.
+    return value.replace("\x00", "").strip() if isinstance(value, str) else ""
 
 
 def _shorten(value: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import signal
 import threading
 import time
@@ -26,6 +27,7 @@ from conftest import RedisServer, start_celery_worker, wait_until
 from snapshots import services, tasks
 from snapshots.fakejikan import FakeJikan
 from snapshots.models import Anime, EtlRun, RawPage, Rejection, Snapshot, SnapshotDay
+from snapshots.staging import Staging
 
 DAY = dt.date(2024, 5, 1)
 YESTERDAY = DAY - dt.timedelta(days=1)
@@ -37,6 +39,11 @@ def chaos_etl(settings, etl: FakeJikan, dedicated_redis: RedisServer) -> FakeJik
     """The ETL against the fake Jikan, with its lock and rate limiter on the test's own redis-server."""
     settings.REDIS_URL = dedicated_redis.url(1)
     return etl
+
+
+def _bodies(run: EtlRun) -> dict[int, Any]:
+    """The run's stored pages, decoded: {page: body}."""
+    return {page: json.loads(body) for page, body in RawPage.objects.filter(run=run).values_list("page", "body")}
 
 
 def _rows(feed: str, day: dt.date) -> list[tuple[Any, ...]]:
@@ -233,7 +240,7 @@ def test_bad_payloads_are_retried_bad_items_rejected_and_nothing_else_is_lost(ch
     assert run.status == Status.PARTIAL
     assert (run.pages, run.requests, run.retries) == (4, 7, 3)
     assert [request.status for request in chaos_etl.requests] == [200] * 7, "bad bodies come with a 200"
-    served = sum(len(payload["data"]) for payload in RawPage.objects.filter(run=run).values_list("payload", flat=True))
+    served = sum(len(body["data"]) for body in _bodies(run).values())
     assert (run.items_received, run.items_rejected, run.items_loaded) == (served, 3, served - 3)
     assert set(Rejection.objects.filter(run=run).values_list("page", "field")) == {
         (3, "mal_id"),
@@ -241,7 +248,7 @@ def test_bad_payloads_are_retried_bad_items_rejected_and_nothing_else_is_lost(ch
         (3, "score"),
     }
     # Only good bodies are stored; the drifted page is kept as it came (no current_page).
-    pages = dict(RawPage.objects.filter(run=run).values_list("page", "payload__pagination"))
+    pages = {page: body["pagination"] for page, body in _bodies(run).items()}
     assert sorted(pages) == [1, 2, 3, 4]
     assert "current_page" not in pages[2]
     assert "current_page" in pages[1]
@@ -322,30 +329,28 @@ def test_a_database_connection_killed_mid_load_fails_the_run_without_a_partial_d
     services.feed_snapshot(feed="top", taken_on=YESTERDAY, pages=2)
     yesterday = _rows("top", YESTERDAY)
     anime_before = set(Anime.objects.values_list("mal_id", flat=True))
-    # One write batch per page, so the kill lands after a batch is written inside the transaction.
-    monkeypatch.setattr(services, "LOAD_BATCH", 25)
-    real_write_batch = services._write_batch
+    real_replace = Staging.snapshots_replace
     calls: list[int] = []
 
-    def write_batch_then_kill(*args: Any, **kwargs: Any) -> None:
+    def kill_then_replace(self: Staging, **kwargs: Any) -> None:
+        # Titles are merged by now, inside the load's transaction: the kill must roll them back.
         calls.append(len(calls) + 1)
-        if len(calls) == 2:
-            assert connection.in_atomic_block, "the kill must land inside the load's transaction"
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                pid = cursor.fetchone()[0]
-            database = connection.settings_dict
-            with psycopg.connect(
-                host=database["HOST"], port=database["PORT"], user=database["USER"], dbname=database["NAME"]
-            ) as killer:
-                # The second argument waits (ms) until the backend is really gone.
-                assert killer.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone() == (True,)
-        real_write_batch(*args, **kwargs)
+        assert connection.in_atomic_block, "the kill must land inside the load's transaction"
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        database = connection.settings_dict
+        with psycopg.connect(
+            host=database["HOST"], port=database["PORT"], user=database["USER"], dbname=database["NAME"]
+        ) as killer:
+            # The second argument waits (ms) until the backend is really gone.
+            assert killer.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone() == (True,)
+        real_replace(self, **kwargs)
 
-    monkeypatch.setattr(services, "_write_batch", write_batch_then_kill)
+    monkeypatch.setattr(Staging, "snapshots_replace", kill_then_replace)
     run = services.feed_snapshot(feed="top", taken_on=DAY)
 
-    assert calls == [1, 2]
+    assert calls == [1]
     assert run.status == Status.FAILED
     assert run.error.startswith("Database error:")
     assert "terminat" in run.error or "closed" in run.error, run.error
@@ -353,20 +358,20 @@ def test_a_database_connection_killed_mid_load_fails_the_run_without_a_partial_d
     assert EtlRun.objects.get(pk=run.pk).status == Status.FAILED
     assert not Snapshot.objects.filter(feed="top", taken_on=DAY).exists(), "no partial day"
     assert not SnapshotDay.objects.filter(feed="top", taken_on=DAY).exists()
-    assert set(Anime.objects.values_list("mal_id", flat=True)) == anime_before, "the first batch rolled back too"
+    assert set(Anime.objects.values_list("mal_id", flat=True)) == anime_before, "the merged titles rolled back too"
     assert _rows("top", YESTERDAY) == yesterday
     assert RawPage.objects.filter(run=run).count() == 4, "fetched pages are kept for the rerun"
 
-    monkeypatch.setattr(services, "_write_batch", real_write_batch)
+    monkeypatch.setattr(Staging, "snapshots_replace", real_replace)
     chaos_etl.reset()
     rerun = services.feed_snapshot(feed="top", taken_on=DAY)
     assert rerun.status == Status.SUCCESS
     assert rerun.requests == chaos_etl.request_count() == 0, "the rerun reuses the stored pages"
     _assert_one_clean_day("top", DAY, rerun)
-    served = sum(len(payload["data"]) for payload in RawPage.objects.filter(run=run).values_list("payload", flat=True))
+    served = sum(len(body["data"]) for body in _bodies(run).values())
     assert Snapshot.objects.filter(feed="top", taken_on=DAY).count() == rerun.items_loaded == served
     assert _rows("top", YESTERDAY) == yesterday
-    record_property("write_batches_before_kill", len(calls))
+    record_property("kills", len(calls))
     record_property("rerun_rows", rerun.items_loaded)
 
 

@@ -100,7 +100,7 @@ def test_get_page_returns_items_and_paging_fields(fake_jikan, make_client):
     recorded = json.loads((DATA / "recorded" / TOP_06).read_text())
     assert first.status == 200
     assert first.items == recorded["data"]
-    assert first.payload["data"] is first.items
+    assert json.loads(first.body)["data"] == first.items, "the body is kept as received"
     assert (first.has_next_page, first.last_visible_page, first.current_page) == (True, 2, 1)
     assert (second.has_next_page, second.last_visible_page) == (False, 2)
     assert first.url == f"{fake_jikan.base_url}/top/anime?type=tv&page=1"
@@ -150,7 +150,7 @@ def test_get_json_returns_non_paged_bodies(fake_jikan, make_client):
 
 
 def test_parse_page_treats_a_missing_pagination_as_the_only_page():
-    page = parse_page({"data": [{"mal_id": 1}], "pagination": "weird"}, url="u", status=200)
+    page = parse_page(json.dumps({"data": [{"mal_id": 1}], "pagination": "weird"}), url="u", status=200)
 
     assert (page.has_next_page, page.last_visible_page, page.current_page) == (False, None, None)
 
@@ -158,6 +158,12 @@ def test_parse_page_treats_a_missing_pagination_as_the_only_page():
 @pytest.mark.parametrize("body", [[], "text", {"pagination": {}}, {"data": None}, {"data": {"mal_id": 1}}])
 def test_parse_page_rejects_a_body_without_a_data_list(body):
     with pytest.raises(JikanBadPayload, match="without a `data` list"):
+        parse_page(json.dumps(body).encode(), url="u", status=200)
+
+
+@pytest.mark.parametrize("body", [b"", b"<html>busy</html>", b'{"data": [', b'{"data": "\xff"}'])
+def test_parse_page_rejects_a_body_that_is_not_json(body):
+    with pytest.raises(JikanBadPayload, match="not JSON"):
         parse_page(body, url="u", status=200)
 
 

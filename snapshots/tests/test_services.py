@@ -236,6 +236,32 @@ def test_anime_upsert_replaces_genre_and_studio_links_with_todays():
     assert (anime.first_seen, anime.last_seen) == (DAY, DAY + dt.timedelta(days=1))
 
 
+def test_text_reaches_the_database_exactly_whatever_it_holds():
+    # The load writes with COPY on PostgreSQL: tabs, newlines, backslashes and quotes must survive.
+    item = json.loads((RECORDED / PAGE_12_06).read_text())["data"][0]
+    awkward = 'Tab\there, "quoted", back\\slash\\N,\nnew line; 進撃の巨人 🎌'
+    record = item_validate({**item, "title": awkward, "synopsis": awkward, "title_english": "\\."})
+    assert isinstance(record, AnimeRecord)
+
+    services.anime_upsert(records=[record], seen_on=DAY)
+
+    anime = Anime.objects.get(mal_id=record.mal_id)
+    assert (anime.title, anime.synopsis, anime.title_english) == (awkward.strip(), awkward.strip(), "\\.")
+    assert (anime.score, anime.aired_from, anime.airing) == (record.score, record.aired_from, record.airing)
+
+
+def test_pages_are_requested_one_at_a_time_in_order_and_never_past_the_last(etl):
+    # The next page is fetched while the previous one is staged; that must not change what Jikan sees.
+    run = services.feed_snapshot(feed="top", taken_on=DAY, pages=10)
+
+    pages = [int(request.params["page"]) for request in etl.requests]
+    assert pages == list(range(1, run.pages + 1))
+    assert run.requests == run.pages == len(pages)
+    assert list(RawPage.objects.filter(run=run).order_by("page").values_list("page", "has_next_page")) == [
+        (page, page < run.pages) for page in pages
+    ]
+
+
 def test_runs_abandon_fails_only_the_feeds_runs_left_running_past_the_lock_ttl(settings):
     settings.ETL_LOCK_TTL = 60
     running = EtlRun.Status.RUNNING

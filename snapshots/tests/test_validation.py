@@ -116,6 +116,13 @@ def test_title_falls_back_to_the_default_entry_of_titles():
     assert record.title == "Hagane"
 
 
+def test_nul_characters_are_dropped_from_text():
+    record = item_validate({**_item(), "title": "Null\x00 Title", "synopsis": "\x00a\x00b"})
+
+    assert isinstance(record, AnimeRecord)
+    assert (record.title, record.synopsis) == ("Null Title", "ab")
+
+
 def test_unknown_enum_values_are_kept_as_text():
     raw = json.loads((RECORDED / "v4_MODIFIED_anime_11757_unknown_enum_values_reactive-jikan.json").read_text())
     record = item_validate(raw["data"])
