@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -198,13 +199,14 @@ def _extract_and_stage(
     client = jikan.get_client()
     fetching: dict[int, Future[ValidatedPage]] = {}
     known_last = 1  # the highest page number known to exist
+    stop = threading.Event()  # set on the first failure: the pages queued after it are not asked for
 
     def fetch_ahead(after: int) -> None:
         for number in range(after + 1, min(after + FETCH_AHEAD, known_last, last_page) + 1):
             if number not in stored and number not in fetching:
                 # Carries the log context (run id, feed) into the fetching thread.
                 task = contextvars.copy_context().run
-                fetching[number] = fetcher.submit(task, _page_fetch, client, spec, number, stats)
+                fetching[number] = fetcher.submit(task, _page_fetch, client, spec, number, stats, stop)
 
     # One thread fetches and validates the next pages, one request at a time and in page order, while
     # this one stores and stages the pages already there. Only pages known to exist are asked for
@@ -233,17 +235,24 @@ def _extract_and_stage(
                 if not page.has_next_page:
                     break
         finally:
-            for future in fetching.values():
-                future.cancel()  # pages past a last page that contradicted last_visible_page
+            stop.set()  # the run failed, or a last page contradicted last_visible_page
             _raw_pages_write(pending)
 
 
 ValidatedPage = tuple[jikan.JikanPage, list[AnimeRecord | ItemRejection]]
 
 
-def _page_fetch(client: jikan.JikanClient, spec: Feed, number: int, stats: jikan.RequestStats) -> ValidatedPage:
-    """Runs in a fetching thread: pure work, no database."""
-    return _page_validate(client.get_page(spec.path, params=spec.params, page=number, stats=stats))
+def _page_fetch(
+    client: jikan.JikanClient, spec: Feed, number: int, stats: jikan.RequestStats, stop: threading.Event
+) -> ValidatedPage:
+    """Runs in the fetching thread: pure work, no database."""
+    if stop.is_set():
+        raise CancelledError
+    try:
+        return _page_validate(client.get_page(spec.path, params=spec.params, page=number, stats=stats))
+    except BaseException:
+        stop.set()
+        raise
 
 
 def _page_validate(page: jikan.JikanPage) -> ValidatedPage:

@@ -262,6 +262,18 @@ def test_pages_are_requested_one_at_a_time_in_order_and_never_past_the_last(etl)
     ]
 
 
+def test_no_page_is_asked_for_after_a_page_failed(etl):
+    # Pages 3 and 4 are queued while page 2 is fetched; page 2's failure must stop them.
+    etl.inject("latency", seconds=0, path="/top/anime")  # page 1 passes
+    etl.inject("404", path="/top/anime")  # page 2 fails for good
+
+    run = services.feed_snapshot(feed="top", taken_on=DAY, pages=4)
+
+    assert run.status == EtlRun.Status.FAILED
+    assert [request.params.get("page") for request in etl.requests] == ["1", "2"]
+    assert run.requests == 2
+
+
 def test_runs_abandon_fails_only_the_feeds_runs_left_running_past_the_lock_ttl(settings):
     settings.ETL_LOCK_TTL = 60
     running = EtlRun.Status.RUNNING
