@@ -297,12 +297,11 @@ def _stage_items(
 def _load(run: EtlRun, staging: Staging, counts: LoadCounts, *, snapshot: bool) -> None:
     """Write the staged day in one transaction, or nothing when too few items passed validation."""
     staging.flush()
-    counts.loaded = staging.staged
     expected = counts.received - counts.duplicates
     # An empty ranking means Jikan answered nothing useful; an empty past season is just empty.
-    if (snapshot and expected == 0) or counts.loaded < expected * QUALITY_GATE:
+    if (snapshot and expected == 0) or staging.staged < expected * QUALITY_GATE:
         raise QualityGateFailed(
-            f"Quality gate: only {counts.loaded} of {expected} items passed validation; "
+            f"Quality gate: only {staging.staged} of {expected} items passed validation; "
             "the previous data of this day is kept."
         )
     with transaction.atomic():
@@ -310,8 +309,10 @@ def _load(run: EtlRun, staging: Staging, counts: LoadCounts, *, snapshot: bool) 
         if snapshot:
             staging.snapshots_replace(feed=run.feed, taken_on=run.taken_on, run_id=run.pk)
             SnapshotDay.objects.update_or_create(
-                feed=run.feed, taken_on=run.taken_on, defaults={"rows": counts.loaded, "run": run}
+                feed=run.feed, taken_on=run.taken_on, defaults={"rows": staging.staged, "run": run}
             )
+    # Counted once committed: a failed run loaded nothing, whatever it had staged.
+    counts.loaded = staging.staged
 
 
 def _rejection(run: EtlRun, page: int, rejected: ItemRejection) -> Rejection:

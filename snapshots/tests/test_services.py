@@ -109,7 +109,7 @@ def test_the_quality_gate_fails_the_run_and_keeps_the_previous_data(etl):
     run = services.feed_snapshot(feed="movies", taken_on=DAY, fresh=True)
     assert run.status == EtlRun.Status.FAILED
     assert "Quality gate" in run.error
-    assert run.items_rejected == 3
+    assert (run.items_rejected, run.items_loaded) == (3, 0), "a failed run loaded nothing"
     assert Rejection.objects.filter(run=run).count() == 3, "rejections survive the rollback"
     assert _day_rows("movies", DAY) == before
     assert SnapshotDay.objects.get(feed="movies", taken_on=DAY).rows == 4
