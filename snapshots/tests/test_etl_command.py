@@ -166,4 +166,5 @@ def test_bench_etl_runs_its_three_scenarios_in_a_throwaway_database():
     assert "(a) limiter off" in text
     assert "(c) default limiter" in text
     assert "ratio" in text
+    assert "ceiling without the database (fetch, decode and validate the same 2 pages)" in text
     assert not EtlRun.objects.exists(), "the benchmark writes to its own database only"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 from typing import Any
 
@@ -12,8 +13,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from animedash.benchdb import bench_database, child_env, peak_rss_mb, run_child
-from snapshots import services
+from snapshots import jikan, services
 from snapshots.fakejikan import FakeJikan
+from snapshots.feeds import get_feed
 from snapshots.models import EtlRun
 
 DAY = dt.date(2024, 1, 1)
@@ -29,12 +31,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--pages", type=int, default=1000, help="Pages of scenario (a) (default 1000).")
         parser.add_argument("--requests", type=int, default=30, help="Requests of scenario (c) (default 30).")
-        parser.add_argument("--child", choices=["unlimited", "limited"], help=argparse_hidden())
+        parser.add_argument("--child", choices=["unlimited", "limited", "extract"], help=argparse_hidden())
         parser.add_argument("--child-pages", type=int, default=0, help=argparse_hidden())
 
     def handle(self, *args: Any, pages: int, requests: int, child: str | None, child_pages: int, **_: Any) -> None:
         if child:
-            self.stdout.write(json.dumps(_measure(child_pages)))
+            self.stdout.write(json.dumps(_extract_only(child_pages) if child == "extract" else _measure(child_pages)))
             return
         results = {}
         with bench_database("bench_etl") as url, FakeJikan(day=DAY, catalogue_size=pages * 25) as fake:
@@ -44,6 +46,9 @@ class Command(BaseCommand):
             for label, count in (("a", pages), ("b", max(1, pages // 10))):
                 out = run_child(["bench_etl", "--child", "unlimited", "--child-pages", str(count)], unlimited)
                 results[label] = json.loads(out)
+            results["extract"] = json.loads(
+                run_child(["bench_etl", "--child", "extract", "--child-pages", str(pages)], unlimited)
+            )
             limited = child_env(url, JIKAN_BASE_URL=fake.base_url)
             limited.pop("JIKAN_RATE_PER_SECOND", None)
             limited.pop("JIKAN_RATE_PER_MINUTE", None)
@@ -63,6 +68,11 @@ class Command(BaseCommand):
                 f"{label:<34}{row['pages']:>7}{row['items']:>9}{row['seconds']:>9.2f}"
                 f"{row['items'] / row['seconds']:>10.0f}{row['peak_rss_mb']:>13.1f}"
             )
+        extract = results["extract"]
+        self.stdout.write(
+            f"ceiling without the database (fetch, decode and validate the same {extract['pages']} pages): "
+            f"{extract['items'] / extract['seconds']:.0f} items/s"
+        )
         growth = (a["peak_rss_mb"] - b["peak_rss_mb"]) / b["peak_rss_mb"] * 100
         bound = (c["requests"] - 1) / settings.JIKAN_RATE_PER_SECOND
         self.stdout.write(f"throughput (a): {a['items'] / a['seconds']:.0f} items/s (target >= 10000)")
@@ -84,6 +94,14 @@ def _warm(base_url: str, pages: int) -> None:
     with httpx.Client(base_url=base_url, timeout=30) as client:
         for page in range(1, pages + 1):
             client.get("/top/anime", params={"filter": "bypopularity", "page": page}).raise_for_status()
+
+
+def _extract_only(pages: int) -> dict[str, float]:
+    """What the run does per page minus every database write: the ceiling of (a) on this machine."""
+    spec, client, stats, stop = get_feed("popular"), jikan.get_client(), jikan.RequestStats(), threading.Event()
+    started = time.perf_counter()
+    items = sum(len(services._page_fetch(client, spec, page, stats, stop)[1]) for page in range(1, pages + 1))
+    return {"pages": pages, "items": items, "seconds": time.perf_counter() - started}
 
 
 def _measure(pages: int) -> dict[str, float]:
