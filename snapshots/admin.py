@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from snapshots.models import Anime, EtlRun, Genre, RawPage, Rejection, Snapshot, SnapshotDay, Studio
 
@@ -75,6 +78,16 @@ class RawPageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["run__feed", "http_status"]
     search_fields = ["url"]
     list_select_related = ["run"]
+    fields = readonly_fields = ("run", "page", "url", "http_status", "has_next_page", "fetched_at", "indented_body")
+
+    @admin.display(description="body")
+    def indented_body(self, raw: RawPage) -> str:
+        # Stored exactly as received (one long line); indented here only to be read.
+        try:
+            text = json.dumps(json.loads(raw.body), indent=2, ensure_ascii=False)
+        except ValueError:
+            text = raw.body
+        return format_html("<pre>{}</pre>", text)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RawPage]:
         # Bodies (about 130 KB each) stay out of the list; a page's own view loads its one on access.

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from snapshots.models import EtlRun
+from snapshots.models import EtlRun, RawPage
 from snapshots.tests.factories import AnimeFactory, EtlRunFactory, GenreFactory, RejectionFactory, SnapshotFactory
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +34,18 @@ def test_run_detail_shows_its_rejections_read_only(staff_client):
     content = response.content.decode()
     assert "must not be negative" in content
     assert 'name="_save"' not in content, "runs are history, not editable"
+
+
+def test_a_raw_page_shows_its_body_indented_and_escaped(staff_client):
+    run = EtlRunFactory()
+    body = '{"pagination":{"has_next_page":false},"data":[{"mal_id":1,"title":"<b>Kimi</b> \u306e"}]}'
+    raw = RawPage.objects.create(run=run, page=1, url="u", http_status=200, body=body, has_next_page=False)
+
+    page = staff_client.get(reverse("admin:snapshots_rawpage_change", args=[raw.pk])).content.decode()
+
+    assert "<pre>{\n  &quot;pagination&quot;: {\n    &quot;has_next_page&quot;: false" in page
+    assert "&lt;b&gt;Kimi&lt;/b&gt; の" in page, "escaped, and decoded for reading"
+    assert staff_client.get(reverse("admin:snapshots_rawpage_changelist")).status_code == 200
 
 
 def test_runs_and_rejections_cannot_be_added(staff_client):
