@@ -26,7 +26,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from analytics import selectors
-from analytics.cache import cached
+from analytics.cache import api_cached, cached
 from analytics.renderers import CSVRenderer
 from snapshots.feeds import FEEDS
 from snapshots.models import Anime, EtlRun
@@ -119,8 +119,7 @@ class AnalyticsApi(CsvExportMixin, APIView):
     def get(self, request: Request) -> Response:
         filters = self.Filter(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        params = filters.validated_data
-        return Response(cached(self.endpoint, params, lambda: type(self).compute(**params)))
+        return Response(api_cached(self.endpoint, filters.validated_data, type(self).compute))
 
 
 class OverviewFilter(serializers.Serializer):
@@ -462,8 +461,14 @@ class AnimeDetailApi(APIView):
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
 
     def get(self, request: Request, mal_id: int) -> Response:
-        anime = get_object_or_404(Anime, mal_id=mal_id)
-        return Response(cached("anime", {"mal_id": mal_id}, lambda: selectors.anime_detail(anime=anime)))
+        # Looked up while computing: a cached answer costs no query, and an unknown id is never cached.
+        return Response(
+            cached("anime", {"mal_id": mal_id}, lambda: selectors.anime_detail(anime=_anime_or_404(mal_id)))
+        )
+
+
+def _anime_or_404(mal_id: int) -> Anime:
+    return get_object_or_404(Anime, mal_id=mal_id)
 
 
 class HistoryFilter(serializers.Serializer):
@@ -482,12 +487,15 @@ class AnimeHistoryApi(APIView):
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
 
     def get(self, request: Request, mal_id: int) -> Response:
-        anime = get_object_or_404(Anime, mal_id=mal_id)
         filters = HistoryFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
         params = filters.validated_data
         return Response(
-            cached("history", {"mal_id": mal_id, **params}, lambda: selectors.anime_history(anime=anime, **params))
+            cached(
+                "history",
+                {"mal_id": mal_id, **params},
+                lambda: selectors.anime_history(anime=_anime_or_404(mal_id), **params),
+            )
         )
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db.models import Max, Min
@@ -16,7 +15,6 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from rest_framework.utils.encoders import JSONEncoder
 
-from analytics.cache import cached
 from snapshots.models import Anime, Rejection
 from snapshots.selectors import feed_statuses
 
@@ -31,11 +29,6 @@ def as_json(data: Any) -> Any:
     API answers alike.
     """
     return json.loads(json.dumps(data, cls=JSONEncoder))
-
-
-def api_cached(endpoint: str, params: Mapping[str, Any], compute: Callable[..., Any]) -> Any:
-    """`compute(**params)` through the cache under the API's key for the same query."""
-    return cached(endpoint, params, lambda: compute(**params))
 
 
 def next_scheduled_runs(*, now: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -100,6 +93,10 @@ def season_years() -> dict[str, int | None]:
 
 def is_stale(age_hours: float | None) -> bool:
     return age_hours is None or age_hours > STALE_AFTER.total_seconds() / 3600
+
+
+def is_stale_days(age_days: int | None) -> bool:
+    return age_days is None or age_days > STALE_AFTER.days
 
 
 def feed_freshness() -> list[dict[str, Any]]:

@@ -14,12 +14,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from analytics import selectors
-from analytics.cache import cached
+from analytics.cache import api_cached, cached
 from analytics.forms import FEED_CHOICES, SearchForm, TrendingForm
 from analytics.pages import (
-    api_cached,
     as_json,
     feed_freshness,
+    is_stale_days,
     next_scheduled_runs,
     recent_rejections,
     season_years,
@@ -81,7 +81,7 @@ def _dashboard_context() -> dict[str, Any]:
     }
     return {
         "overview": overview,
-        "feeds_fresh": [{**feed, "stale": _age_stale(feed["age_days"])} for feed in overview["feeds"]],
+        "feeds_fresh": [{**feed, "stale": is_stale_days(feed["age_days"])} for feed in overview["feeds"]],
         "top": data["top"],
         "genres": data["genres"],
         "seasons": data["seasons"],
@@ -91,10 +91,6 @@ def _dashboard_context() -> dict[str, Any]:
         "feed_choices": FEED_CHOICES,
         "data": as_json(data),
     }
-
-
-def _age_stale(age_days: int | None) -> bool:
-    return age_days is None or age_days > 1
 
 
 def trending(request: HttpRequest) -> HttpResponse:

@@ -24,15 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import F
 
-from animedash.benchdb import current_database_url
+from animedash.benchdb import ROOT, current_database_url, manage
 from snapshots.models import Anime
 
-ROOT = Path(settings.BASE_DIR)
 LUA_SCRIPT = Path(__file__).with_name("loadtest.lua")
 WRK_INSTALL = "apt-get update && apt-get install -y wrk"
 # Measured on a 2-core machine: two processes of two threads beat 1x8 (one GIL), 2x4 (GIL switching),
@@ -147,18 +145,12 @@ def server_env(*, static_root: Path) -> dict[str, str]:
         "STATIC_ROOT": str(static_root),
         "API_ANON_RATE": "100000000/min",
         "DATABASE_URL": current_database_url(),
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
     }
 
 
 def collect_static(env: dict[str, str]) -> None:
     """The hashed, compressed manifest production serves (the pages fail without it)."""
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
+    manage(["collectstatic", "--noinput", "-v0"], env)
 
 
 @contextlib.contextmanager

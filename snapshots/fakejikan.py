@@ -485,10 +485,6 @@ def with_duplicates(body: Any, previous: Any) -> Any:
     return body
 
 
-def encode(answer: Answer) -> bytes:
-    return answer.encoded
-
-
 # Server --------------------------------------------------------------------------------------------
 
 
@@ -532,7 +528,7 @@ class _Handler(BaseHTTPRequestHandler):
         answer, delay = self.server.fake._answer(self.path)
         if delay and self.server.fake._stopping.wait(delay):
             return
-        body = encode(answer)
+        body = answer.encoded
         self.send_response(answer.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -700,7 +696,7 @@ class FakeJikan:
             html = b"<html><head><title>Jikan</title></head><body>Service temporarily unavailable</body></html>"
             return Answer(200, html, answer.cache_control)
         if kind == "truncated":
-            encoded = encode(answer)
+            encoded = answer.encoded
             return Answer(200, encoded[: len(encoded) // 2], answer.cache_control)
         if kind == "no_data":
             body = answer.body if isinstance(answer.body, dict) else {}

@@ -108,7 +108,7 @@ class CircuitOpen(JikanError):
 
 @dataclass
 class RequestStats:
-    """Counts for one ETL run (stored on EtlRun). `failures` counts every failed attempt, 429s and 4xx included."""
+    """Counts for one ETL run. EtlRun stores all but `failures` (every failed attempt, 429s and 4xx included)."""
 
     requests: int = 0
     retries: int = 0
@@ -471,8 +471,8 @@ class JikanClient:
         if self._breaker.is_open:
             return True
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        # A Retry-After longer than we would ever back off: give up and let the caller (Celery)
-        # reschedule with exc.retry_after rather than hold a worker.
+        # A Retry-After longer than we would ever back off: give up rather than hold a worker that
+        # long; the run fails and the next scheduled one tries again.
         return isinstance(exc, JikanRateLimited) and exc.retry_after is not None and exc.retry_after > self.backoff_max
 
     def _before_retry(self, retry_state: tenacity.RetryCallState, *, endpoint: str, stats: RequestStats) -> None:
@@ -513,11 +513,11 @@ def _client_config() -> _ClientConfig:
         per_second=settings.JIKAN_RATE_PER_SECOND,
         per_minute=settings.JIKAN_RATE_PER_MINUTE,
         redis_url=settings.REDIS_URL or "",
-        backoff_base=getattr(settings, "JIKAN_BACKOFF_BASE", 1.0),
-        backoff_max=getattr(settings, "JIKAN_BACKOFF_MAX", 60.0),
-        max_attempts=getattr(settings, "JIKAN_MAX_ATTEMPTS", 5),
-        breaker_threshold=getattr(settings, "JIKAN_BREAKER_THRESHOLD", 5),
-        breaker_cooldown=getattr(settings, "JIKAN_BREAKER_COOLDOWN", 60.0),
+        backoff_base=settings.JIKAN_BACKOFF_BASE,
+        backoff_max=settings.JIKAN_BACKOFF_MAX,
+        max_attempts=settings.JIKAN_MAX_ATTEMPTS,
+        breaker_threshold=settings.JIKAN_BREAKER_THRESHOLD,
+        breaker_cooldown=settings.JIKAN_BREAKER_COOLDOWN,
     )
 
 
@@ -539,35 +539,3 @@ def _client_for(config: _ClientConfig) -> JikanClient:
 def get_client() -> JikanClient:
     """The process's client, built from settings; rebuilt when they change (tests override them)."""
     return _client_for(_client_config())
-
-
-def get_top_anime(
-    *, page: int, params: Mapping[str, str] | None = None, stats: RequestStats | None = None
-) -> JikanPage:
-    """One page of MAL's top-anime ranking; `params` may hold `type` and `filter`."""
-    # Reference: Jikan v4 OpenAPI, GET /top/anime
-    return get_client().get_page("/top/anime", params=params, page=page, stats=stats)
-
-
-def get_season(*, year: int, season: str, page: int, stats: RequestStats | None = None) -> JikanPage:
-    """One page of a season's titles, by members desc."""
-    # Reference: Jikan v4 OpenAPI, GET /seasons/{year}/{season}
-    return get_client().get_page(f"/seasons/{year}/{season}", page=page, stats=stats)
-
-
-def get_season_now(*, page: int, stats: RequestStats | None = None) -> JikanPage:
-    """One page of the current season's titles, by members desc."""
-    # Reference: Jikan v4 OpenAPI, GET /seasons/now
-    return get_client().get_page("/seasons/now", page=page, stats=stats)
-
-
-def get_genres(*, stats: RequestStats | None = None) -> dict[str, Any]:
-    """Every anime genre, theme and demographic (not paginated): {"data": [{mal_id, name, url, count}]}."""
-    # Reference: Jikan v4 OpenAPI, GET /genres/anime
-    return get_client().get_json("/genres/anime", stats=stats)
-
-
-def get_anime(*, mal_id: int, stats: RequestStats | None = None) -> dict[str, Any]:
-    """One title's full record: {"data": {...}}."""
-    # Reference: Jikan v4 OpenAPI, GET /anime/{id}
-    return get_client().get_json(f"/anime/{mal_id}", stats=stats)

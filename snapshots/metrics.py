@@ -29,7 +29,6 @@ RUN_SECONDS = Histogram(
     ["feed"],
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
 )
-OK_STATUSES = (EtlRun.Status.SUCCESS, EtlRun.Status.PARTIAL)
 
 
 def metric_feed(feed: str) -> str:
@@ -84,7 +83,7 @@ class EtlFactsCollector:
             "etl_consecutive_failures", "Failed runs of the feed since its last success.", labels=["feed"]
         )
         finished = dict(
-            EtlRun.objects.filter(feed__in=FEEDS, status__in=OK_STATUSES)
+            EtlRun.objects.filter(feed__in=FEEDS, status__in=EtlRun.OK_STATUSES)
             .values("feed")
             .annotate(at=Max("finished_at"))
             .values_list("feed", "at")

@@ -123,6 +123,9 @@ class EtlRun(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
 
+    # The runs that committed their day (a partial run loaded all but its rejected items).
+    OK_STATUSES = (Status.SUCCESS, Status.PARTIAL)
+
     feed = models.CharField(max_length=32)
     taken_on = models.DateField()
     trigger = models.CharField(max_length=8, choices=Trigger.choices, default=Trigger.CLI)

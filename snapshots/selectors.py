@@ -30,10 +30,9 @@ def data_is_simulated() -> bool:
 def feed_statuses() -> list[FeedStatus]:
     """Each feed's newest successful day, how old it is, and its last run of any outcome."""
     now = timezone.now()
-    ok = (EtlRun.Status.SUCCESS, EtlRun.Status.PARTIAL)
     success = {
         row["feed"]: row
-        for row in EtlRun.objects.filter(status__in=ok, feed__in=FEEDS)
+        for row in EtlRun.objects.filter(status__in=EtlRun.OK_STATUSES, feed__in=FEEDS)
         .values("feed")
         .annotate(latest_day=Max("taken_on"), last_success_at=Max("finished_at"))
     }

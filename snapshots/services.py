@@ -296,7 +296,6 @@ def _stage_items(
 
 def _load(run: EtlRun, staging: Staging, counts: LoadCounts, *, snapshot: bool) -> None:
     """Write the staged day in one transaction, or nothing when too few items passed validation."""
-    staging.flush()
     expected = counts.received - counts.duplicates
     # An empty ranking means Jikan answered nothing useful; an empty past season is just empty.
     if (snapshot and expected == 0) or staging.staged < expected * QUALITY_GATE:

@@ -37,7 +37,7 @@ class Staging:
     """
 
     def __init__(self) -> None:
-        self.staged = 0
+        self._written = 0
         self._pending: list[AnimeRecord] = []
         # Few distinct values (MAL has about 80 genres), so kept in memory: {mal_id: row}.
         self._genres: dict[int, tuple[int, str, str]] = {}
@@ -65,6 +65,11 @@ class Staging:
         with contextlib.suppress(DatabaseError):
             self._drop()
 
+    @property
+    def staged(self) -> int:
+        """Titles staged so far, written or still pending."""
+        return self._written + len(self._pending)
+
     def add(self, record: AnimeRecord) -> None:
         self._pending.append(record)
         if len(self._pending) >= BATCH:
@@ -74,14 +79,14 @@ class Staging:
         records, self._pending = self._pending, []
         if not records:
             return
-        first = self.staged + 1
+        first = self._written + 1
         rows_insert(TITLES, ("position", *TITLE_COLUMNS), [(p, *_title_row(r)) for p, r in enumerate(records, first)])
         rows_insert(GENRE_LINKS, ("anime_id", "genre_id"), [(r.mal_id, g[0]) for r in records for g in r.genres])
         rows_insert(STUDIO_LINKS, ("anime_id", "studio_id"), [(r.mal_id, s[0]) for r in records for s in r.studios])
         for record in records:
             self._genres.update((g[0], g) for g in record.genres)
             self._studios.update((s[0], s) for s in record.studios)
-        self.staged += len(records)
+        self._written += len(records)
 
     def titles_merge(self, *, seen_on: date) -> None:
         """Insert or update the staged titles and make their genre and studio links exactly the staged ones."""

@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers that schedule and retry the services."""
+"""Celery tasks: thin wrappers that run the services."""
 
 from __future__ import annotations
 

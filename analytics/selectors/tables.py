@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from analytics.selectors.envelope import Envelope, envelope, no_data, resolve_day
 from snapshots.models import Anime, Genre, Snapshot
+from snapshots.validation import SEASONS
 
 GENRE_KINDS: dict[str, tuple[str, ...]] = {
     # Explicit genres (Ecchi, Hentai...) are genres that MAL lists separately.
@@ -19,7 +20,6 @@ GENRE_KINDS: dict[str, tuple[str, ...]] = {
     "themes": (Genre.Kind.THEME,),
     "demographics": (Genre.Kind.DEMOGRAPHIC,),
 }
-SEASONS = ("winter", "spring", "summer", "fall")
 SEASON_SPAN_YEARS = 5
 
 

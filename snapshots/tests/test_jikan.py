@@ -167,7 +167,7 @@ def test_parse_page_rejects_a_body_that_is_not_json(body):
         parse_page(body, url="u", status=200)
 
 
-# Module functions and get_client() -----------------------------------------------------------------
+# get_client() -----------------------------------------------------------------
 
 
 @pytest.fixture
@@ -176,14 +176,15 @@ def unthrottled(settings, fake_jikan) -> None:
     settings.JIKAN_BACKOFF_BASE = 0.01
 
 
-def test_module_functions_call_the_configured_jikan(fake_jikan, unthrottled):
+def test_get_client_calls_the_configured_jikan(fake_jikan, unthrottled):
     stats = RequestStats()
+    client = jikan.get_client()
 
-    top = jikan.get_top_anime(page=2, params={"type": "tv"}, stats=stats)
-    season = jikan.get_season(year=2018, season="winter", page=1, stats=stats)
-    now = jikan.get_season_now(page=1, stats=stats)
-    genres = jikan.get_genres(stats=stats)
-    anime = jikan.get_anime(mal_id=457, stats=stats)
+    top = client.get_page("/top/anime", params={"type": "tv"}, page=2, stats=stats)
+    season = client.get_page("/seasons/2018/winter", page=1, stats=stats)
+    now = client.get_page("/seasons/now", page=1, stats=stats)
+    genres = client.get_json("/genres/anime", stats=stats)
+    anime = client.get_json("/anime/457", stats=stats)
 
     assert top.current_page == 2
     assert season.items

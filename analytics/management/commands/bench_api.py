@@ -31,7 +31,7 @@ from django.http import HttpResponseBase
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from animedash.benchdb import bench_database, child_env, run_child
+from animedash.benchdb import bench_database, child_env, percentile, run_child
 from snapshots.feeds import FEEDS
 from snapshots.models import Anime, EtlRun, Genre, Snapshot, Studio
 
@@ -588,12 +588,6 @@ def _timed(client: Client, url: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _percentile(values: list[float], q: float) -> float:
-    # Nearest rank: with 30 requests, p95 is the 29th fastest, a time that really happened.
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 class _QueryCounter:
     """Counts the statements run (CaptureQueriesContext loses them: each request clears the query log)."""
 
@@ -623,10 +617,10 @@ def _measure(ctx: Context, requests: int) -> list[dict[str, Any]]:
             {
                 "name": endpoint.name,
                 "queries": queries.count,
-                "cold_p50": _percentile(cold, 0.5),
-                "cold_p95": _percentile(cold, 0.95),
-                "warm_p50": _percentile(warm, 0.5),
-                "warm_p95": _percentile(warm, 0.95),
+                "cold_p50": percentile(cold, 0.5),
+                "cold_p95": percentile(cold, 0.95),
+                "warm_p50": percentile(warm, 0.5),
+                "warm_p95": percentile(warm, 0.95),
             }
         )
     return results

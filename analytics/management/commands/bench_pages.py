@@ -11,16 +11,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import F
 from django.test import Client, override_settings
 
+from animedash.benchdb import percentile
 from snapshots.models import Anime
 
 BUDGET_MS = 50.0
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    """The nearest-rank percentile of `samples`."""
-    ordered = sorted(samples)
-    index = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 class Command(BaseCommand):
@@ -62,11 +56,11 @@ class Command(BaseCommand):
                     cold = [self._timed(client, url) for _ in range(requests)]
                 self._timed(client, url)  # fill the cache
                 warm = [self._timed(client, url) for _ in range(requests)]
-                p95 = percentile(warm, 95)
+                p95 = percentile(warm, 0.95)
                 over += [url] if p95 > budget else []
                 self.stdout.write(
-                    f"{url:<34}{percentile(cold, 50):>10.1f}{percentile(cold, 95):>10.1f}"
-                    f"{percentile(warm, 50):>10.1f}{p95:>10.1f}{'  OVER BUDGET' if p95 > budget else ''}"
+                    f"{url:<34}{percentile(cold, 0.5):>10.1f}{percentile(cold, 0.95):>10.1f}"
+                    f"{percentile(warm, 0.5):>10.1f}{p95:>10.1f}{'  OVER BUDGET' if p95 > budget else ''}"
                 )
         return over
 

@@ -15,7 +15,7 @@ from snapshots.feeds import FEEDS
 from snapshots.models import EtlRun
 
 
-def _day(value: str) -> date:
+def day_argument(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -53,7 +53,7 @@ class Command(BaseCommand):
         which.add_argument("--feed", choices=list(FEEDS), help="The feed to snapshot.")
         which.add_argument("--all", action="store_true", help="Snapshot every feed.")
         run.add_argument("--pages", type=_positive, help="Page budget (default: the feed's, from settings).")
-        run.add_argument("--date", type=_day, help="The snapshot day, YYYY-MM-DD (default: today, UTC).")
+        run.add_argument("--date", type=day_argument, help="The snapshot day, YYYY-MM-DD (default: today, UTC).")
         run.add_argument("--fresh", action="store_true", help="Ask Jikan again even if today's pages are stored.")
 
         commands.add_parser("status", help="Latest run and data age per feed.")
@@ -62,7 +62,7 @@ class Command(BaseCommand):
         logs.add_argument("--limit", type=_positive, default=20, help="How many runs (default 20).")
 
         validate = commands.add_parser("validate", help="Check a day's snapshots for integrity problems.")
-        validate.add_argument("--date", type=_day, help="The day to check (default: today, UTC).")
+        validate.add_argument("--date", type=day_argument, help="The day to check (default: today, UTC).")
         validate.add_argument("--feed", choices=list(FEEDS), help="Only this feed (default: all).")
 
         prune = commands.add_parser("prune", help="Delete old raw pages and run logs.")

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 from time import sleep
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from snapshots.fakejikan import FakeJikan
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+from snapshots.management.commands.etl import day_argument
 
 
 def _count(value: str) -> int:
@@ -30,7 +23,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=_count, default=8001, help="Port on 127.0.0.1 (default 8001; 0: any).")
-        parser.add_argument("--day", type=_day, help="Simulated day, YYYY-MM-DD (default: today, UTC).")
+        parser.add_argument("--day", type=day_argument, help="Simulated day, YYYY-MM-DD (default: today, UTC).")
         parser.add_argument("--catalogue-size", type=_count, help="Grow the catalogue to N titles (benchmarks).")
         parser.add_argument("--seed", type=int, default=7, help="Seed of the daily drift (default 7).")
 
