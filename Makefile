@@ -47,7 +47,7 @@ loadtools:
 
 # The whole suite against real PostgreSQL and Redis, with the coverage gate from pyproject.toml.
 test: install browser tools loadtools
-	@$(PY) -m animedash.checkservices
+	@$(PY) -m devtools.checkservices
 	$(MAKE) --no-print-directory lint
 	DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production-use-0123456789abcdef \
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL= \

@@ -1,6 +1,30 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.apps import AppConfig
+from django.db import transaction
 
 
 class AnalyticsConfig(AppConfig):
     name = "analytics"
     verbose_name = "Analytics"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from snapshots.models import EtlRun
+        from snapshots.signals import snapshot_committed
+
+        # Cached answers are keyed by the data version: a run saved, deleted or committed moves it.
+        post_save.connect(_run_changed, sender=EtlRun, dispatch_uid="analytics-data-version-save")
+        post_delete.connect(_run_changed, sender=EtlRun, dispatch_uid="analytics-data-version-delete")
+        snapshot_committed.connect(_run_changed, dispatch_uid="analytics-data-version-commit")
+
+
+def _run_changed(**kwargs: Any) -> None:
+    from analytics.selectors.status import forget_data_version
+
+    # Now, and again at commit, in case a request read the old version in between and kept it.
+    forget_data_version()
+    transaction.on_commit(forget_data_version)

@@ -7,6 +7,7 @@ cache and Celery tasks run in the calling process. `DATABASE_URL`, `REDIS_URL` a
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -53,6 +54,11 @@ INSTALLED_APPS = [
     "snapshots",
     "analytics",
 ]
+# Developer tools (fake Jikan, demo seed, benchmarks, load test): on with DEBUG and under pytest, off
+# in production; the Docker image does not even ship the folder.
+DEVTOOLS = env_bool("DEVTOOLS", default=DEBUG or "pytest" in sys.modules)
+if DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Max
 from django.utils import timezone
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from snapshots.feeds import FEEDS
@@ -106,3 +108,15 @@ class EtlFactsCollector:
                 break
             count += 1
         return count
+
+
+def serve_worker_metrics(**kwargs: Any) -> None:
+    """Serve the Celery worker's own /metrics (Jikan requests, ETL runs) when CELERY_METRICS_PORT is set.
+
+    Connected to Celery's `worker_init` by `SnapshotsConfig.ready()`. Run the worker with `--pool threads`
+    (or solo) so tasks count into this process's registry.
+    """
+    from snapshots import jikan  # noqa: F401  (registers the Jikan metrics before the first task)
+
+    if settings.CELERY_METRICS_PORT:
+        start_http_server(settings.CELERY_METRICS_PORT, addr=settings.CELERY_METRICS_ADDR)

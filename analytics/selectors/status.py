@@ -6,10 +6,8 @@ import datetime as dt
 import time
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
-from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from snapshots.feeds import FEEDS
@@ -139,13 +137,3 @@ def forget_data_version() -> None:
     """Drop this process's kept version: the next read asks the database."""
     global _version_memo
     _version_memo = (0.0, "")
-
-
-def _run_changed(**kwargs: Any) -> None:
-    # Now, and again at commit, in case a request read the old version in between and kept it.
-    forget_data_version()
-    transaction.on_commit(forget_data_version)
-
-
-post_save.connect(_run_changed, sender=EtlRun, dispatch_uid="analytics-data-version-save")
-post_delete.connect(_run_changed, sender=EtlRun, dispatch_uid="analytics-data-version-delete")

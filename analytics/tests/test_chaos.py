@@ -25,7 +25,7 @@ from prometheus_client import REGISTRY
 
 from analytics import cache as analytics_cache
 from analytics.tests.seed import seed_history
-from conftest import RedisServer, free_port, wait_until
+from devtools.testing import RedisServer, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 API = [

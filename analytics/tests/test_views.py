@@ -3,10 +3,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
@@ -240,13 +238,3 @@ def test_every_page_has_the_header_search_and_no_inline_script(client):
         scripts = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", html)
         assert all('type="application/json"' in attrs for attrs in scripts), url
         assert not re.search(r"\son[a-z]+=", html), url
-
-
-def test_bench_pages_prints_warm_and_cold_percentiles():
-    seed_history(days=2, titles=3)
-    out = StringIO()
-    call_command("bench_pages", "-n", "1", stdout=out)
-    text = out.getvalue()
-    assert "warm p95" in text
-    assert "/trending/" in text
-    assert "7 pages x 1 requests" in text

@@ -135,3 +135,22 @@ def test_settings_reject_a_database_url_of_an_unsupported_kind():
     result = _start_django(DEBUG="1", DATABASE_URL="mysql://u@h/db")
     assert result.returncode != 0
     assert "DATABASE_URL must start with one of" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "installed"),
+    [
+        ({"DEBUG": "1"}, True),
+        ({"DEBUG": "0", "SECRET_KEY": "x" * 50}, False),
+        ({"DEBUG": "0", "SECRET_KEY": "x" * 50, "DEVTOOLS": "1"}, True),
+        ({"DEBUG": "1", "DEVTOOLS": "0"}, False),
+    ],
+)
+def test_devtools_are_installed_with_debug_or_when_asked(env, installed):
+    code = "import django; django.setup(); from django.apps import apps; print(apps.is_installed('devtools'))"
+    clean = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "animedash.settings", **env}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(installed)

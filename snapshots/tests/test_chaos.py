@@ -23,9 +23,9 @@ from celery import Celery
 from django.db import connection
 from django.utils import timezone
 
-from conftest import RedisServer, start_celery_worker, wait_until
+from devtools.fakejikan import FakeJikan
+from devtools.testing import RedisServer, start_celery_worker, wait_until
 from snapshots import services, tasks
-from snapshots.fakejikan import FakeJikan
 from snapshots.models import Anime, EtlRun, RawPage, Rejection, Snapshot, SnapshotDay
 from snapshots.staging import Staging
 

@@ -7,7 +7,6 @@ import pickle
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,8 +14,8 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from devtools.fakejikan import DATA_DIR, FakeJikan
 from snapshots import jikan
-from snapshots.fakejikan import FakeJikan
 from snapshots.jikan import (
     CircuitOpen,
     JikanBadPayload,
@@ -33,7 +32,7 @@ from snapshots.jikan import (
 )
 from snapshots.ratelimit import RateLimiter
 
-DATA = Path(__file__).resolve().parents[1] / "jikan_data"
+DATA = DATA_DIR
 TOP_06 = "v4_top_anime_type-tv_page1_2022-12-06.json"
 TOP_09 = "v4_top_anime_type-tv_page1_2022-12-09.json"
 # Scheduling noise between a client's send and the fake's arrival timestamp.

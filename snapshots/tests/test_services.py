@@ -3,11 +3,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
+from devtools.fakejikan import DATA_DIR
 from snapshots import services
 from snapshots.locks import feed_lock
 from snapshots.models import Anime, EtlRun, RawPage, Rejection, Snapshot, SnapshotDay
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 DAY = dt.date(2024, 5, 1)
 PAGE_12_06 = "v4_top_anime_type-tv_page1_2022-12-06.json"
 PAGE_12_09 = "v4_top_anime_type-tv_page1_2022-12-09.json"
-RECORDED = Path(__file__).resolve().parents[1] / "jikan_data" / "recorded"
+RECORDED = DATA_DIR / "recorded"
 
 
 def _day_rows(feed: str, day: dt.date) -> list[tuple[int, int]]:

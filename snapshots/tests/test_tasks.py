@@ -12,7 +12,7 @@ from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import free_port, start_celery_worker
+from devtools.testing import free_port, start_celery_worker
 from snapshots import tasks
 from snapshots.models import EtlRun, RawPage
 

@@ -2,15 +2,15 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools.fakejikan import DATA_DIR
 from snapshots.validation import AnimeRecord, ItemRejection, item_validate
 
-RECORDED = Path(__file__).resolve().parents[1] / "jikan_data" / "recorded"
+RECORDED = DATA_DIR / "recorded"
 
 
 def _recorded_items() -> list[tuple[str, dict]]:

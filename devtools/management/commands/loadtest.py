@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from animedash import loadtest
+from devtools import loadtest
 
 TARGET_RPS = 500
 TARGET_P95_MS = 50.0

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import F
 
-from animedash.benchdb import ROOT, current_database_url, manage
+from devtools.benchdb import ROOT, current_database_url, manage
+from devtools.testing import free_port
 from snapshots.models import Anime
 
 LUA_SCRIPT = Path(__file__).with_name("loadtest.lua")
@@ -122,12 +122,6 @@ def target_paths() -> list[str]:
         f"{api}/feeds",
         f"{api}/etl/runs",
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_env(*, static_root: Path) -> dict[str, str]:

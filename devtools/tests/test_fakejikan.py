@@ -17,8 +17,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
-from snapshots import fakejikan
-from snapshots.fakejikan import FakeJikan, catalogue, iter_catalogue, real_items
+from devtools.fakejikan import FakeJikan, catalogue, iter_catalogue, real_items
+from devtools.fakejikan import server as fakejikan
 
 DAY = date(2024, 5, 1)
 
@@ -627,7 +627,7 @@ def test_command_serves_until_interrupted():
         answers.append(httpx.get(base_url + "/top/anime").status_code)
         raise KeyboardInterrupt
 
-    with mock.patch("snapshots.management.commands.fakejikan.sleep", side_effect=interrupt):
+    with mock.patch("devtools.management.commands.fakejikan.sleep", side_effect=interrupt):
         call_command("fakejikan", "--port", "0", "--day", "2024-05-01", "--catalogue-size", "200", stdout=out)
     assert answers == [200]
     assert "(day 2024-05-01)" in out.getvalue()

@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from analytics.management.commands.bench_api import ENDPOINTS
+from devtools.management.commands.bench_api import ENDPOINTS
 
 
 # transaction=True: the bench creates and drops a database of its own beside the test database.

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection
 from psycopg import sql
 
-ROOT = Path(settings.BASE_DIR)
+from devtools.testing import ROOT
 
 
 @contextlib.contextmanager
@@ -61,7 +61,8 @@ def current_database_url() -> str:
 
 
 def child_env(database_url: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **extra}
+    # The children run devtools' own commands, whatever the parent's DEBUG.
+    return {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", "DEVTOOLS": "1", **extra}
 
 
 def migrate(database_url: str) -> None:

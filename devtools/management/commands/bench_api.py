@@ -1,6 +1,6 @@
 """`manage.py bench_api`: server time of every analytics endpoint over N rows of synthetic history.
 
-For each N the parent creates a throw-away database (animedash.benchdb) and a fresh child process fills
+For each N the parent creates a throw-away database (devtools.benchdb) and a fresh child process fills
 it and times the API in-process, so the configured database is never touched and no N inherits
 another's memory, connections or caches.
 """
@@ -31,7 +31,7 @@ from django.http import HttpResponseBase
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from animedash.benchdb import bench_database, child_env, percentile, run_child
+from devtools.benchdb import bench_database, child_env, percentile, run_child
 from snapshots.feeds import FEEDS
 from snapshots.models import Anime, EtlRun, Genre, Snapshot, Studio
 

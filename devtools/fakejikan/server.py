@@ -1,11 +1,11 @@
 """A fake Jikan v4 server on loopback, for tests, benchmarks and the offline demo.
 
 It speaks Jikan v4 under ``/v4`` from a simulated catalogue built from the real recorded payloads in
-``jikan_data/``: every real anime item found there, optionally cloned up to ``catalogue_size``, with
+``recorded/`` beside it: every real anime item found there, optionally cloned up to ``catalogue_size``, with
 numbers that drift a little each simulated day (deterministic per seed, title and day). Tests can
 override an endpoint with recorded pages (``serve``) and queue faults (``inject``).
 
-Reference: Jikan v4 OpenAPI and the recorded payloads (jikan/README.md in the shared folder).
+Reference: the Jikan v4 OpenAPI spec (https://docs.api.jikan.moe/) and the payloads in ``recorded/``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-DATA_DIR = Path(__file__).resolve().parent / "jikan_data"
+DATA_DIR = Path(__file__).resolve().parent
 PER_PAGE = 25
 CLONE_FIRST_ID = 900000
 # Day 0 of the drift: the days the recorded payloads were taken, so the base numbers are "real" there.

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from animedash import checkservices
+from devtools import checkservices
 
 
 def test_passes_when_postgres_and_redis_answer(monkeypatch, capsys):

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from snapshots.fakejikan import FakeJikan
+from devtools.fakejikan import FakeJikan
 from snapshots.management.commands.etl import day_argument
 
 

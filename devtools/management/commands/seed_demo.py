@@ -11,8 +11,8 @@ from django.test import override_settings
 from django.utils import timezone
 from tqdm import tqdm
 
+from devtools.fakejikan import FakeJikan
 from snapshots import services
-from snapshots.fakejikan import FakeJikan
 from snapshots.feeds import FEEDS
 from snapshots.models import EtlRun, Snapshot
 

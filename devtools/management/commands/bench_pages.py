@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import F
 from django.test import Client, override_settings
 
-from animedash.benchdb import percentile
+from devtools.benchdb import percentile
 from snapshots.models import Anime
 
 BUDGET_MS = 50.0

@@ -12,9 +12,9 @@ import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from animedash.benchdb import bench_database, child_env, peak_rss_mb, run_child
+from devtools.benchdb import bench_database, child_env, peak_rss_mb, run_child
+from devtools.fakejikan import FakeJikan
 from snapshots import jikan, services
-from snapshots.fakejikan import FakeJikan
 from snapshots.feeds import get_feed
 from snapshots.models import EtlRun
 
@@ -74,13 +74,27 @@ class Command(BaseCommand):
             f"{extract['items'] / extract['seconds']:.0f} items/s"
         )
         growth = (a["peak_rss_mb"] - b["peak_rss_mb"]) / b["peak_rss_mb"] * 100
-        bound = (c["requests"] - 1) / settings.JIKAN_RATE_PER_SECOND
-        self.stdout.write(f"throughput (a): {a['items'] / a['seconds']:.0f} items/s (target >= 10000)")
+        bound = _limiter_seconds(int(c["requests"]))
+        # Jikan's rate limit, not the ETL, sets how long a real run takes: the processing must be a small
+        # share of the time the limiter needs to fetch the same pages.
+        fetch_bound = _limiter_seconds(int(a["requests"]))
+        self.stdout.write(
+            f"processing (a): {a['seconds']:.1f} s for {a['requests']} requests = "
+            f"{a['seconds'] / fetch_bound:.1%} of the {fetch_bound:.0f} s the default rate limit needs for them "
+            f"({a['items'] / a['seconds']:.0f} items/s; target: under 10%)"
+        )
         self.stdout.write(f"peak RSS (a) vs (b): {growth:+.1f}% (target within 10%, both under 300 MB)")
         self.stdout.write(
             f"rate limit (c): {c['requests']} requests spread over {c['request_span']:.2f} s; bound {bound:.2f} s; "
             f"ratio {c['request_span'] / bound:.3f} (target <= 1.05); whole run {c['seconds']:.2f} s"
         )
+
+
+def _limiter_seconds(requests: int) -> float:
+    """The least time the default limiter lets `requests` requests take (per second and per minute)."""
+    gaps = max(requests - 1, 0)
+    per_minute = settings.JIKAN_RATE_PER_MINUTE
+    return max(gaps / settings.JIKAN_RATE_PER_SECOND, gaps * 60 / per_minute if per_minute else 0.0)
 
 
 def argparse_hidden() -> str:
@@ -109,8 +123,8 @@ def _measure(pages: int) -> dict[str, float]:
     # `popular` lists every title of the catalogue (the score ranking skips unscored ones).
     run = services.feed_snapshot(feed="popular", taken_on=DAY, pages=pages, fresh=True, trigger=EtlRun.Trigger.CLI)
     seconds = time.perf_counter() - started
-    if run.status not in EtlRun.OK_STATUSES:
-        raise SystemExit(f"benchmark run failed: {run.error}")
+    if run.status not in EtlRun.OK_STATUSES or run.items_loaded != pages * 25:
+        raise SystemExit(f"benchmark run failed ({run.items_loaded} of {pages * 25} items loaded): {run.error}")
     return {
         "pages": run.pages,
         "requests": run.requests,

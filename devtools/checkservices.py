@@ -1,6 +1,6 @@
 """Stop `make test` early, in one clear line, when PostgreSQL or Redis is not reachable.
 
-Run as `python -m animedash.checkservices`; reads TEST_DATABASE_URL and TEST_REDIS_URL.
+Run as `python -m devtools.checkservices`; reads TEST_DATABASE_URL and TEST_REDIS_URL.
 """
 
 from __future__ import annotations
