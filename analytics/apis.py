@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 from analytics import selectors
 from analytics.cache import api_cached, cached
 from analytics.renderers import CSVRenderer
+from analytics.selectors.trends import MONTHLY, WEEKLY, WINDOWS
 from snapshots.feeds import FEEDS
 from snapshots.models import Anime, EtlRun
 from snapshots.validation import SEASONS
@@ -48,7 +49,11 @@ def choice(choices: list[Any] | tuple[Any, ...], *, help_text: str, **kwargs: An
 
 def window_field() -> serializers.ChoiceField:
     # DRF maps "7" back to the int choice 7.
-    return choice([7, 30], default=7, help_text="Days between the two compared snapshots: 7 (weekly) or 30 (monthly).")
+    return choice(
+        list(WINDOWS),
+        default=WEEKLY,
+        help_text=f"Days between the two compared snapshots: {WEEKLY} (weekly) or {MONTHLY} (monthly).",
+    )
 
 
 class FeedFilter(serializers.Serializer):
@@ -576,21 +581,10 @@ class ApiRootView(APIView):
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
-        names = [
-            "overview",
-            "top-rated",
-            "genres",
-            "seasons",
-            "trending",
-            "climbers",
-            "fallers",
-            "momentum",
-            "new-entries",
-            "streaks",
-            "anime-search",
-            "feeds",
-            "etl-runs",
-        ]
+        from analytics.api_urls import urlpatterns  # the URLconf imports this module
+
+        # Every endpoint that needs no id, as the URLconf declares it: the root never misses a new one.
+        names = [p.name for p in urlpatterns if p.name and p.name != "root" and not p.pattern.converters]
         links = {name: reverse(f"api:{name}", request=request) for name in names}
         links["schema"] = reverse("api-schema", request=request)
         links["docs"] = reverse("api-docs", request=request)

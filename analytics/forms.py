@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from django import forms
 from django.http import QueryDict
 
+from analytics.selectors.trends import WEEKLY, WINDOW_LABELS
 from snapshots.feeds import FEEDS
 
 FEED_CHOICES = [(name, f"{name} · {feed.description}") for name, feed in FEEDS.items()]
@@ -16,7 +17,7 @@ class TrendingForm(forms.Form):
     """The controls of /trending/: which feed, which window, how many rows, and which day to replay."""
 
     feed = forms.ChoiceField(choices=FEED_CHOICES, initial="top")
-    window = forms.TypedChoiceField(choices=[(7, "Weekly (7 days)"), (30, "Monthly (30 days)")], coerce=int, initial=7)
+    window = forms.TypedChoiceField(choices=list(WINDOW_LABELS.items()), coerce=int, initial=WEEKLY)
     limit = forms.TypedChoiceField(
         label="Rows", choices=[(n, str(n)) for n in (10, 25, 50, 100)], coerce=int, initial=25
     )
@@ -27,7 +28,7 @@ class TrendingForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
 
-    DEFAULTS: ClassVar[dict[str, Any]] = {"feed": "top", "window": 7, "limit": 25, "as_of": None}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"feed": "top", "window": WEEKLY, "limit": 25, "as_of": None}
 
     @classmethod
     def from_query(cls, query: QueryDict) -> TrendingForm:

@@ -24,7 +24,7 @@ from analytics.pages import (
     recent_rejections,
     season_years,
 )
-from analytics.selectors.trends import NEW_LOOKBACK_DAYS, NEW_RECENT_DAYS, WINDOWS
+from analytics.selectors.trends import MONTHLY, NEW_LOOKBACK_DAYS, NEW_RECENT_DAYS, WEEKLY, WINDOWS
 from snapshots.feeds import FEEDS
 from snapshots.models import Anime
 from snapshots.selectors import recent_runs
@@ -86,8 +86,8 @@ def _dashboard_context() -> dict[str, Any]:
         "genres": data["genres"],
         "seasons": data["seasons"],
         "trending": api_cached("trending", {**latest, "limit": 5}, selectors.trending),
-        "weekly_fallers": fallers[7],
-        "monthly_fallers": fallers[30],
+        "weekly_fallers": fallers[WEEKLY],
+        "monthly_fallers": fallers[MONTHLY],
         "feed_choices": FEED_CHOICES,
         "data": as_json(data),
     }

@@ -11,7 +11,10 @@ from django.db.models import Max
 from analytics.selectors.envelope import Envelope, Row, envelope, history_too_short, no_data, resolve_day
 from snapshots.models import Snapshot, SnapshotDay
 
-WINDOWS = (7, 30)
+# The two comparison windows, in days: weekly and monthly. Every control and answer reads them here.
+WEEKLY, MONTHLY = 7, 30
+WINDOWS = (WEEKLY, MONTHLY)
+WINDOW_LABELS = {WEEKLY: "Weekly (7 days)", MONTHLY: "Monthly (30 days)"}
 # New entries: "new" means in the top on a day of the last week (D - 7, D] ...
 NEW_RECENT_DAYS = 7
 # ... and never in it on a snapshot day of the 90 days before that, [D - 90, D - 7].
@@ -220,8 +223,8 @@ def _streaks(*, feed: str, day: dt.date, top: int, anime_ids: set[int]) -> dict[
 def trending(*, feed: str, as_of: dt.date | None, limit: int = 5) -> dict[str, Any]:
     """Everything the trending widget shows, for one feed and day."""
     # Climbers and momentum of a window compare the same two days: read them once per window.
-    weekly = _compare_days(feed=feed, window=7, as_of=as_of)
-    monthly = _compare_days(feed=feed, window=30, as_of=as_of)
+    weekly = _compare_days(feed=feed, window=WEEKLY, as_of=as_of)
+    monthly = _compare_days(feed=feed, window=MONTHLY, as_of=as_of)
     return {
         "feed": feed,
         "as_of": as_of,

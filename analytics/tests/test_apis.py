@@ -243,3 +243,14 @@ def test_search_pages_are_cached_until_new_data_commits(client, history, django_
     AnimeFactory(mal_id=3, title="Newer", members=10**9)
     EtlRunFactory(feed="top", taken_on=D)  # a committed run moves the data version
     assert [row["mal_id"] for row in _get(client, "anime-search", q="er").json()["results"]] == [3, 1, 2]
+
+
+def test_the_api_root_links_every_endpoint_the_urlconf_declares(client):
+    from analytics.api_urls import urlpatterns
+
+    links = client.get(reverse("api:root"), HTTP_ACCEPT="application/json").json()
+    expected = {p.name for p in urlpatterns if p.name != "root" and not p.pattern.converters}
+    assert expected <= set(links)
+    assert {"overview", "trending", "climbers", "anime-search", "etl-runs"} <= expected
+    assert links["climbers"].endswith("/api/v1/trending/climbers")
+    assert set(links) - expected == {"schema", "docs"}
