@@ -16,10 +16,6 @@ from django_celery_beat.models import PeriodicTask
 from rest_framework.utils.encoders import JSONEncoder
 
 from snapshots.models import Anime, Rejection
-from snapshots.selectors import feed_statuses
-
-# A feed older than this gets a warning on the status page and the dashboard.
-STALE_AFTER = dt.timedelta(days=1)
 
 
 def as_json(data: Any) -> Any:
@@ -89,16 +85,3 @@ def season_years() -> dict[str, int | None]:
     """The first and last year any known title aired in a season: the bounds of a custom range."""
     span = Anime.objects.exclude(season="").aggregate(first=Min("year"), last=Max("year"))
     return {"first": span["first"], "last": span["last"]}
-
-
-def is_stale(age_hours: float | None) -> bool:
-    return age_hours is None or age_hours > STALE_AFTER.total_seconds() / 3600
-
-
-def is_stale_days(age_days: int | None) -> bool:
-    return age_days is None or age_days > STALE_AFTER.days
-
-
-def feed_freshness() -> list[dict[str, Any]]:
-    """Each declared feed's freshness (from `snapshots.selectors.feed_statuses`) with a staleness flag."""
-    return [{**status, "stale": is_stale(status["age_hours"])} for status in feed_statuses()]

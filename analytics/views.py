@@ -18,8 +18,6 @@ from analytics.cache import api_cached, cached
 from analytics.forms import FEED_CHOICES, SearchForm, TrendingForm
 from analytics.pages import (
     as_json,
-    feed_freshness,
-    is_stale_days,
     next_scheduled_runs,
     recent_rejections,
     season_years,
@@ -27,7 +25,7 @@ from analytics.pages import (
 from analytics.selectors.trends import MONTHLY, NEW_LOOKBACK_DAYS, NEW_RECENT_DAYS, WEEKLY, WINDOWS
 from snapshots.feeds import FEEDS
 from snapshots.models import Anime
-from snapshots.selectors import recent_runs
+from snapshots.selectors import feed_statuses, recent_runs
 
 SEARCH_LIMIT = 50
 # The status page lists this many runs; the API has them all.
@@ -81,7 +79,7 @@ def _dashboard_context() -> dict[str, Any]:
     }
     return {
         "overview": overview,
-        "feeds_fresh": [{**feed, "stale": is_stale_days(feed["age_days"])} for feed in overview["feeds"]],
+        "feeds_fresh": _with_staleness(overview["feeds"]),
         "top": data["top"],
         "genres": data["genres"],
         "seasons": data["seasons"],
@@ -91,6 +89,12 @@ def _dashboard_context() -> dict[str, Any]:
         "feed_choices": FEED_CHOICES,
         "data": as_json(data),
     }
+
+
+def _with_staleness(feeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Overview rows of the feeds, each flagged by the one staleness rule (`feed_statuses`)."""
+    stale = {status["feed"]: status["stale"] for status in feed_statuses()}
+    return [{**feed, "stale": stale.get(feed["feed"], True)} for feed in feeds]
 
 
 def trending(request: HttpRequest) -> HttpResponse:
@@ -156,7 +160,7 @@ def _anime_context(mal_id: int) -> dict[str, Any]:
 def status(request: HttpRequest) -> HttpResponse:
     # Never cached: a run that is still going changes nothing the cache keys on.
     context = {
-        "feeds": feed_freshness(),
+        "feeds": feed_statuses(),
         "runs": recent_runs(limit=RECENT_RUNS),
         "schedule": next_scheduled_runs(),
         "rejections": recent_rejections(limit=20),

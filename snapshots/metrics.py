@@ -13,13 +13,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Max
 from django.utils import timezone
 from prometheus_client import Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from snapshots.feeds import FEEDS
 from snapshots.models import EtlRun
+from snapshots.selectors import feed_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -84,12 +84,7 @@ class EtlFactsCollector:
         failures = GaugeMetricFamily(
             "etl_consecutive_failures", "Failed runs of the feed since its last success.", labels=["feed"]
         )
-        finished = dict(
-            EtlRun.objects.filter(feed__in=FEEDS, status__in=EtlRun.OK_STATUSES)
-            .values("feed")
-            .annotate(at=Max("finished_at"))
-            .values_list("feed", "at")
-        )
+        finished = {status["feed"]: status["last_success_at"] for status in feed_statuses()}
         for feed in FEEDS:
             at = finished.get(feed)
             if at is not None:

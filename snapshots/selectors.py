@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypedDict
 
-from django.db.models import Max
+from django.db.models import F, Max, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from snapshots.feeds import FEEDS
 from snapshots.models import EtlRun, Snapshot
+
+# A feed is stale when its last successful run finished longer ago than this (or never): the one rule
+# behind the warnings of /status/, the dashboard and `etl status`.
+STALE_AFTER = timedelta(hours=24)
 
 
 class FeedStatus(TypedDict):
@@ -19,7 +24,19 @@ class FeedStatus(TypedDict):
     latest_day: date | None
     last_success_at: datetime | None
     age_hours: float | None
+    stale: bool
     last_run: EtlRun | None
+
+
+def is_stale(last_success_at: datetime | None, *, now: datetime) -> bool:
+    return last_success_at is None or now - last_success_at > STALE_AFTER
+
+
+def feed_last_runs(runs: QuerySet[EtlRun]) -> dict[str, EtlRun]:
+    """The newest run of each feed among `runs` (by start, then id), whatever its outcome, in one query."""
+    newest_first = [F("started_at").desc(), F("id").desc()]
+    ranked = runs.annotate(newest=Window(RowNumber(), partition_by=[F("feed")], order_by=newest_first))
+    return {run.feed: run for run in ranked.filter(newest=1)}
 
 
 def data_is_simulated() -> bool:
@@ -36,11 +53,7 @@ def feed_statuses() -> list[FeedStatus]:
         .values("feed")
         .annotate(latest_day=Max("taken_on"), last_success_at=Max("finished_at"))
     }
-    # The newest run of each feed: the highest id, found by one grouped query, then fetched at once.
-    newest = (
-        EtlRun.objects.filter(feed__in=FEEDS).values("feed").annotate(last=Max("id")).values_list("last", flat=True)
-    )
-    last_runs = {run.feed: run for run in EtlRun.objects.filter(id__in=list(newest))}
+    last_runs = feed_last_runs(EtlRun.objects.filter(feed__in=FEEDS))
     statuses: list[FeedStatus] = []
     for name in FEEDS:
         row: dict[str, Any] = dict(success.get(name) or {})
@@ -51,6 +64,7 @@ def feed_statuses() -> list[FeedStatus]:
                 "latest_day": row.get("latest_day"),
                 "last_success_at": finished,
                 "age_hours": round((now - finished).total_seconds() / 3600, 1) if finished else None,
+                "stale": is_stale(finished, now=now),
                 "last_run": last_runs.get(name),
             }
         )

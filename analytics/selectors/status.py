@@ -6,12 +6,12 @@ import datetime as dt
 import time
 from typing import Any
 
-from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from snapshots.feeds import FEEDS
 from snapshots.models import Anime, EtlRun, SnapshotDay
+from snapshots.selectors import feed_last_runs
 
 
 def _run_facts(run: EtlRun | None) -> dict[str, Any] | None:
@@ -34,13 +34,6 @@ def _feed_names(present: set[str]) -> list[str]:
     return [*FEEDS, *sorted(present - set(FEEDS))]
 
 
-def _last_runs(runs: QuerySet[EtlRun]) -> dict[str, EtlRun]:
-    """The newest run of each feed, whatever its outcome, in one query."""
-    newest_first = [F("started_at").desc(), F("id").desc()]
-    ranked = runs.annotate(newest=Window(RowNumber(), partition_by=[F("feed")], order_by=newest_first))
-    return {run.feed: run for run in ranked.filter(newest=1)}
-
-
 def overview(*, as_of: dt.date | None = None) -> dict[str, Any]:
     """Counts of the whole history, each feed's extent and freshness, and the last ETL runs."""
     days_with_data = SnapshotDay.objects.all()
@@ -51,7 +44,7 @@ def overview(*, as_of: dt.date | None = None) -> dict[str, Any]:
         runs = runs.filter(taken_on__lte=as_of)
     counts = days_with_data.aggregate(rows=Sum("rows"), snapshot_days=Count("taken_on", distinct=True))
     days = _feed_days(as_of=as_of)
-    last_runs = _last_runs(runs)
+    last_runs = feed_last_runs(runs)
     feeds = []
     for feed in _feed_names(set(days) | set(last_runs)):
         extent = days.get(feed, {})

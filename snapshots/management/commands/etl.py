@@ -104,7 +104,8 @@ class Command(BaseCommand):
             age = "never" if row["age_hours"] is None else f"{row['age_hours']:.1f} h"
             last = row["last_run"]
             last_text = f"#{last.pk} {last.status} {last.taken_on}" if last else "none"
-            self.stdout.write(f"{row['feed']:<10} {row['latest_day'] or '-'!s:<12} {age:>8}  {last_text}")
+            stale = "  STALE" if row["stale"] else ""
+            self.stdout.write(f"{row['feed']:<10} {row['latest_day'] or '-'!s:<12} {age:>8}  {last_text}{stale}")
 
     def handle_logs(self, *, limit: int, **_: Any) -> None:
         runs = selectors.recent_runs(limit=limit)
