@@ -1,8 +1,12 @@
-"""Item-level validation of Jikan anime items: pure functions over dicts, no ORM and no I/O.
+"""Item-level validation of Jikan anime items: pure functions over dicts, no queries and no I/O.
 
 An item is loaded only if it has a positive integer `mal_id` and a title. Counts must be integers and
 not negative; a score is a number in 1..10. Jikan uses 0 for "unknown" in score, rank, popularity and
 members, so those become None. Enum-like strings are kept as they come (Jikan's enums are not closed).
+
+Text is cut to its column's max_length, and an integer outside its column's range (mal_ids, counts,
+year) rejects the item: both limits are read once, at import, from the model fields, so a change to
+a column changes the validation with it.
 """
 
 from __future__ import annotations
@@ -12,12 +16,67 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from snapshots.models import Anime, Genre, Rejection, Studio
+
 SEASONS = ("winter", "spring", "summer", "fall")
 GENRE_LISTS = {"genres": "genre", "explicit_genres": "explicit", "themes": "theme", "demographics": "demographic"}
 # Counts where Jikan's 0 means "not known yet" (brand-new or upcoming entries).
 ZERO_MEANS_UNKNOWN = {"rank", "popularity", "members"}
 COUNT_FIELDS = ("episodes", "scored_by", "rank", "popularity", "members", "favorites")
 _TWO_PLACES = Decimal("0.01")
+INT_FIELDS = ("mal_id", "year", *COUNT_FIELDS)
+
+
+def _max_length(model: type[models.Model], name: str) -> int:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.CharField) or field.max_length is None:
+        raise TypeError(f"{model.__name__}.{name} is not a text column with a max_length")
+    return field.max_length
+
+
+def _int_range(model: type[models.Model], name: str) -> tuple[int | None, int | None]:
+    """The (lowest, highest) value the column takes, from the field's validators (the backend's range)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.IntegerField):
+        raise TypeError(f"{model.__name__}.{name} is not an integer column")
+    low: int | None = None
+    high: int | None = None
+    for validator in field.validators:
+        if not isinstance(validator, MinValueValidator | MaxValueValidator):
+            continue
+        limit = validator.limit_value() if callable(validator.limit_value) else validator.limit_value
+        if isinstance(validator, MinValueValidator):
+            low = limit if low is None else max(low, limit)
+        else:
+            high = limit if high is None else min(high, limit)
+    return low, high
+
+
+# Anime's text columns, by field name; a value longer than its column is cut to fit.
+ANIME_TEXT_LENGTHS = {
+    name: _max_length(Anime, name)
+    for name in (
+        "title",
+        "title_english",
+        "title_japanese",
+        "type",
+        "source",
+        "status",
+        "aired_string",
+        "rating",
+        "image_url",
+        "url",
+    )
+}
+GENRE_NAME_LENGTH = _max_length(Genre, "name")
+STUDIO_NAME_LENGTH = _max_length(Studio, "name")
+REJECTION_REASON_LENGTH = _max_length(Rejection, "reason")
+ANIME_INT_RANGES = {name: _int_range(Anime, name) for name in INT_FIELDS}
+GENRE_ID_RANGE = _int_range(Genre, "mal_id")
+STUDIO_ID_RANGE = _int_range(Studio, "mal_id")
 
 
 @dataclass(frozen=True)
@@ -67,13 +126,15 @@ class _Invalid(Exception):
 def item_validate(raw: Any) -> AnimeRecord | ItemRejection:
     """Turn one raw Jikan item into a record to load, or a rejection saying why not. Never raises."""
     known_id = _positive_int(raw.get("mal_id")) if isinstance(raw, dict) else None
+    if known_id is not None and _out_of_range(known_id, ANIME_INT_RANGES["mal_id"]):
+        known_id = None  # it could not be stored with the rejection either
     try:
         return _record(raw)
     except _Invalid as invalid:
         return ItemRejection(known_id, invalid.field, invalid.reason, _shorten(invalid.value))
     except Exception as exc:  # a shape nobody foresaw must cost one item, never the run
         reason = f"unreadable item: {exc.__class__.__name__}: {exc}"
-        return ItemRejection(known_id, "item", reason[:300], _shorten(raw))
+        return ItemRejection(known_id, "item", reason[:REJECTION_REASON_LENGTH], _shorten(raw))
 
 
 def _record(raw: Any) -> AnimeRecord:
@@ -82,32 +143,35 @@ def _record(raw: Any) -> AnimeRecord:
     mal_id = _positive_int(raw.get("mal_id"))
     if mal_id is None:
         raise _Invalid("mal_id", "must be a positive integer", raw.get("mal_id"))
+    _check_range("mal_id", mal_id, ANIME_INT_RANGES["mal_id"])
     title = _title(raw)
     counts = {name: _count(raw, name) for name in COUNT_FIELDS}
     aired = _dict(raw.get("aired"))
     aired_from, aired_to = _date(aired.get("from")), _date(aired.get("to"))
     season, year = _season(raw, aired)
+    if year is not None:
+        _check_range("year", year, ANIME_INT_RANGES["year"])
     return AnimeRecord(
         mal_id=mal_id,
         title=title,
-        title_english=_text(raw.get("title_english")),
-        title_japanese=_text(raw.get("title_japanese")),
-        type=_text(raw.get("type"))[:32],
-        source=_text(raw.get("source"))[:64],
-        status=_text(raw.get("status"))[:64],
+        title_english=_cut(raw.get("title_english"), "title_english"),
+        title_japanese=_cut(raw.get("title_japanese"), "title_japanese"),
+        type=_cut(raw.get("type"), "type"),
+        source=_cut(raw.get("source"), "source"),
+        status=_cut(raw.get("status"), "status"),
         airing=raw.get("airing") is True,
         aired_from=aired_from,
         aired_to=aired_to,
-        aired_string=_text(aired.get("string"))[:200],
+        aired_string=_cut(aired.get("string"), "aired_string"),
         season=season,
         year=year,
-        rating=_text(raw.get("rating"))[:64],
+        rating=_cut(raw.get("rating"), "rating"),
         synopsis=_text(raw.get("synopsis")),
-        image_url=_image_url(raw)[:500],
-        url=_text(raw.get("url"))[:500],
+        image_url=_cut(_image_url(raw), "image_url"),
+        url=_cut(raw.get("url"), "url"),
         score=_score(raw.get("score")),
         genres=_genres(raw),
-        studios=tuple((s["mal_id"], _text(s.get("name"))[:200]) for s in _entries(raw.get("studios"))),
+        studios=_studios(raw),
         **counts,
     )
 
@@ -123,6 +187,24 @@ def _is_int(value: Any) -> bool:
 def _text(value: Any) -> str:
     # JSON may carry "\u0000"; PostgreSQL text cannot hold it, and it never means anything.
     return value.replace("\x00", "").strip() if isinstance(value, str) else ""
+
+
+def _cut(value: Any, field: str) -> str:
+    """The text of an Anime field, cut to its column's max_length."""
+    return _text(value)[: ANIME_TEXT_LENGTHS[field]]
+
+
+def _out_of_range(value: int, limits: tuple[int | None, int | None]) -> bool:
+    low, high = limits
+    return (low is not None and value < low) or (high is not None and value > high)
+
+
+def _check_range(field: str, value: int, limits: tuple[int | None, int | None]) -> None:
+    low, high = limits
+    if low is not None and value < low:
+        raise _Invalid(field, f"must be at least {low}", value)
+    if high is not None and value > high:
+        raise _Invalid(field, f"must be at most {high}", value)
 
 
 def _shorten(value: Any) -> str:
@@ -143,7 +225,7 @@ def _title(raw: dict[str, Any]) -> str:
         title = _text(defaults[0]) if defaults else ""
     if not title:
         raise _Invalid("title", "missing", raw.get("title"))
-    return title[:500]
+    return title[: ANIME_TEXT_LENGTHS["title"]]
 
 
 def _count(raw: dict[str, Any], name: str) -> int | None:
@@ -154,6 +236,7 @@ def _count(raw: dict[str, Any], name: str) -> int | None:
         raise _Invalid(name, "must be an integer", value)
     if value < 0:
         raise _Invalid(name, "must not be negative", value)
+    _check_range(name, value, ANIME_INT_RANGES[name])
     if value == 0 and name in ZERO_MEANS_UNKNOWN:
         return None
     return int(value)
@@ -215,8 +298,17 @@ def _genres(raw: dict[str, Any]) -> tuple[tuple[int, str, str], ...]:
     found: dict[int, tuple[int, str, str]] = {}
     for key, kind in GENRE_LISTS.items():
         for entry in _entries(raw.get(key)):
-            found.setdefault(entry["mal_id"], (entry["mal_id"], _text(entry.get("name"))[:100], kind))
+            _check_range(f"{key}.mal_id", entry["mal_id"], GENRE_ID_RANGE)
+            found.setdefault(entry["mal_id"], (entry["mal_id"], _text(entry.get("name"))[:GENRE_NAME_LENGTH], kind))
     return tuple(found.values())
+
+
+def _studios(raw: dict[str, Any]) -> tuple[tuple[int, str], ...]:
+    studios = []
+    for entry in _entries(raw.get("studios")):
+        _check_range("studios.mal_id", entry["mal_id"], STUDIO_ID_RANGE)
+        studios.append((entry["mal_id"], _text(entry.get("name"))[:STUDIO_NAME_LENGTH]))
+    return tuple(studios)
 
 
 def _image_url(raw: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from devtools.fakejikan import DATA_DIR
+from devtools.testing import wait_until
 from snapshots import services
 from snapshots.locks import feed_lock
 from snapshots.models import Anime, EtlRun, RawPage, Rejection, Snapshot, SnapshotDay
@@ -164,8 +165,11 @@ def test_two_concurrent_runs_of_a_feed_make_one_run_and_one_skip(etl):
         threading.Thread(target=lambda: results.append(services.feed_snapshot(feed="top", taken_on=DAY, pages=1)))
         for _ in range(2)
     ]
-    for thread in threads:
-        thread.start()
+    # The second starts once the first holds the lock and waits on Jikan: on the embedded SQLite a write
+    # racing the first run's load transaction would fail with "table is locked" instead of skipping.
+    threads[0].start()
+    wait_until(lambda: etl.request_count() >= 1, timeout=10, message="the first run's request")
+    threads[1].start()
     for thread in threads:
         thread.join()
     assert sorted(run.status for run in results) == [EtlRun.Status.SKIPPED, EtlRun.Status.SUCCESS]

@@ -4,10 +4,12 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devtools.fakejikan import DATA_DIR
+from snapshots.models import Anime, Genre, Studio
 from snapshots.validation import AnimeRecord, ItemRejection, item_validate
 
 RECORDED = DATA_DIR / "recorded"
@@ -189,3 +191,78 @@ def test_arbitrary_json_never_raises(raw):
 )
 def test_arbitrary_values_in_a_real_item_never_raise(changes):
     assert isinstance(item_validate(_item(**changes)), AnimeRecord | ItemRejection)
+
+
+def test_a_title_longer_than_its_column_is_cut_to_the_column_length():
+    limit = Anime._meta.get_field("title").max_length
+    record = item_validate(_item(title="x" * (limit + 50)))
+    assert isinstance(record, AnimeRecord)
+    assert len(record.title) == limit
+
+
+def test_a_type_longer_than_its_column_is_cut():
+    limit = Anime._meta.get_field("type").max_length
+    record = item_validate(_item(type="T" * (limit * 3)))
+    assert isinstance(record, AnimeRecord)
+    assert record.type == "T" * limit
+
+
+def test_genre_and_studio_names_are_cut_to_their_columns():
+    genre_limit, studio_limit = Genre._meta.get_field("name").max_length, Studio._meta.get_field("name").max_length
+    record = item_validate(
+        _item(genres=[{"mal_id": 1, "name": "g" * 1000}], studios=[{"mal_id": 4, "name": "s" * 1000}])
+    )
+    assert isinstance(record, AnimeRecord)
+    assert [len(name) for _, name, kind in record.genres if kind == "genre"] == [genre_limit]
+    assert [len(name) for _, name in record.studios] == [studio_limit]
+
+
+def _column_max(model, name: str) -> int:
+    """The highest value the database backend stores in the column (SQLite's are all 64-bit)."""
+    return connection.ops.integer_field_range(model._meta.get_field(name).get_internal_type())[1]
+
+
+@pytest.mark.skipif(_column_max(Anime, "members") >= 3_000_000_000, reason="members is not a 32-bit column here")
+def test_members_of_three_billion_are_rejected_by_a_32_bit_column_naming_the_field():
+    assert Anime._meta.get_field("members").get_internal_type() == "PositiveIntegerField"
+    result = item_validate(_item(members=3_000_000_000))
+    assert isinstance(result, ItemRejection)
+    assert (result.mal_id, result.field, result.reason) == (5114, "members", "must be at most 2147483647")
+    assert result.value == "3000000000"
+
+
+def test_a_count_one_past_its_column_is_rejected_and_the_largest_it_holds_is_accepted():
+    high = _column_max(Anime, "favorites")
+    result = item_validate(_item(favorites=high + 1))
+    assert isinstance(result, ItemRejection)
+    assert (result.field, result.reason) == ("favorites", f"must be at most {high}")
+    record = item_validate(_item(favorites=high))
+    assert isinstance(record, AnimeRecord)
+    assert record.favorites == high
+
+
+def test_a_mal_id_past_two_to_the_63_is_rejected_without_keeping_the_id():
+    result = item_validate(_item(mal_id=2**63 + 1))
+    assert isinstance(result, ItemRejection)
+    assert (result.field, result.reason) == ("mal_id", f"must be at most {_column_max(Anime, 'mal_id')}")
+    # The rejection is stored too: an id its column cannot hold is not kept there.
+    assert result.mal_id is None
+
+
+def test_a_year_of_40000_is_rejected_when_past_the_year_column_and_kept_otherwise():
+    high = _column_max(Anime, "year")
+    result = item_validate(_item(year=40000))
+    if high < 40000:
+        assert isinstance(result, ItemRejection)
+        assert (result.field, result.reason) == ("year", f"must be at most {high}")
+    else:
+        assert isinstance(result, AnimeRecord)
+        assert result.year == 40000
+
+
+@pytest.mark.parametrize(("key", "field"), [("themes", "themes.mal_id"), ("studios", "studios.mal_id")])
+def test_a_genre_or_studio_id_past_its_column_is_rejected(key, field):
+    too_big = _column_max(Genre if key == "themes" else Studio, "mal_id") + 1
+    result = item_validate(_item(**{key: [{"mal_id": too_big, "name": "Too big"}]}))
+    assert isinstance(result, ItemRejection)
+    assert (result.field, result.reason) == (field, f"must be at most {_column_max(Genre, 'mal_id')}")
