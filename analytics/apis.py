@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, get_resolver
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -581,10 +582,13 @@ class ApiRootView(APIView):
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
-        from analytics.api_urls import urlpatterns  # the URLconf imports this module
-
         # Every endpoint that needs no id, as the URLconf declares it: the root never misses a new one.
-        names = [p.name for p in urlpatterns if p.name and p.name != "root" and not p.pattern.converters]
+        _, api = get_resolver().namespace_dict["api"]
+        names = [
+            p.name
+            for p in api.url_patterns
+            if isinstance(p, URLPattern) and p.name and p.name != "root" and not p.pattern.converters
+        ]
         links = {name: reverse(f"api:{name}", request=request) for name in names}
         links["schema"] = reverse("api-schema", request=request)
         links["docs"] = reverse("api-docs", request=request)

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import psycopg
 from django.conf import settings
-from django.db import connection
 from psycopg import sql
 
-from devtools.testing import ROOT
+from devtools.testing import ROOT, postgres_url
 
 
 @contextlib.contextmanager
@@ -43,21 +42,6 @@ def bench_database(name: str) -> Iterator[str]:
     finally:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         admin.close()
-
-
-def postgres_url(database: str) -> str:
-    """The configured PostgreSQL server's URL, for `database` on it."""
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database}"
-
-
-def current_database_url() -> str:
-    """The URL of the database this process really uses (under pytest: the test database)."""
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        return postgres_url(db["NAME"])
-    return f"sqlite:///{Path(db['NAME']).resolve()}"
 
 
 def child_env(database_url: str, **extra: str) -> dict[str, str]:

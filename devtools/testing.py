@@ -1,7 +1,7 @@
 """Helpers the test suites share: free ports, a killable redis-server, polling, real Celery workers.
 
-Importable before Django is set up (the root conftest imports it), so nothing here loads models at
-import time.
+Importable before Django is set up (the root conftest imports it): what needs Django imports it
+when called.
 """
 
 from __future__ import annotations
@@ -93,6 +93,25 @@ class RedisServer:
             client.close()
 
 
+def postgres_url(database: str) -> str:
+    """The configured PostgreSQL server's URL, for `database` on it."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database}"
+
+
+def current_database_url() -> str:
+    """The URL of the database this process really uses (under pytest: the test database)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        return postgres_url(db["NAME"])
+    return f"sqlite:///{Path(db['NAME']).resolve()}"
+
+
 def wait_until(condition: Callable[[], object], *, timeout: float, message: str, interval: float = 0.02) -> None:
     """Poll `condition` until it is true; fail with `message` at the deadline (never a bare sleep)."""
     deadline = time.monotonic() + timeout
@@ -109,8 +128,6 @@ def start_celery_worker(
 
     `env` adds to or overrides its environment (CELERY_BROKER_URL is required).
     """
-    from devtools.benchdb import current_database_url  # loads Django: not at import time
-
     worker_env = {
         **os.environ,
         "DEBUG": "0",

@@ -27,8 +27,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import F
 
-from devtools.benchdb import ROOT, current_database_url, manage
-from devtools.testing import free_port
+from devtools.benchdb import manage
+from devtools.testing import ROOT, current_database_url, free_port
 from snapshots.models import Anime
 
 LUA_SCRIPT = Path(__file__).with_name("loadtest.lua")
