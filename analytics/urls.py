@@ -9,6 +9,7 @@ app_name = "analytics"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("trending/", views.trending, name="trending"),
+    path("trending/tables/", views.trending_tables, name="trending-tables"),
     path("anime/<int:mal_id>/", views.anime_detail, name="anime-detail"),
     path("status/", views.status, name="status"),
     path("about/", views.about, name="about"),

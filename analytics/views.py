@@ -1,50 +1,64 @@
-"""Server-rendered pages. Each view parses its query, calls selectors (cached as the API caches them) and
-renders one template; the data a page's script draws goes out once, through `json_script`."""
+"""Server-rendered pages. Each view parses its query, asks the API's own endpoints for their answers (the
+same defaults, the same cache entries) and renders one template; the data a page's script draws goes out
+once, through `json_script`."""
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from rest_framework.utils.encoders import JSONEncoder
 
 from analytics import selectors
-from analytics.cache import api_cached, cached
-from analytics.forms import FEED_CHOICES, SearchForm, TrendingForm
-from analytics.pages import (
-    as_json,
-    next_scheduled_runs,
-    recent_rejections,
-    season_years,
+from analytics.api.base import AnalyticsApi
+from analytics.api.catalog import AnimeDetailApi, AnimeHistoryApi
+from analytics.api.status import OverviewApi
+from analytics.api.tables import GenreDistributionApi, SeasonalTrendsApi, TopRatedApi
+from analytics.api.trends import (
+    NewEntriesApi,
+    RankClimbersApi,
+    RankFallersApi,
+    ScoreMomentumApi,
+    TopStreaksApi,
+    TrendingApi,
 )
-from analytics.selectors.trends import MONTHLY, NEW_LOOKBACK_DAYS, NEW_RECENT_DAYS, WEEKLY, WINDOWS
+from analytics.cache import cached
+from analytics.forms import FEED_CHOICES, SearchForm, TrendingForm
+from analytics.selectors.trends import NEW_LOOKBACK_DAYS, NEW_RECENT_DAYS, WINDOWS
 from snapshots.feeds import FEEDS
 from snapshots.models import Anime
-from snapshots.selectors import feed_statuses, recent_runs
+from snapshots.selectors import feed_statuses, next_scheduled_runs, recent_rejections, recent_runs
 
 SEARCH_LIMIT = 50
 # The status page lists this many runs; the API has them all.
 RECENT_RUNS = 20
 HISTORY_CHARTS = [("rank", "Rank (lower is better)"), ("score", "Score"), ("members", "Members")]
-API_URLS = {
-    "top_rated": "api:top-rated",
-    "genres": "api:genres",
-    "seasons": "api:seasons",
-    "climbers": "api:climbers",
-    "fallers": "api:fallers",
-    "momentum": "api:momentum",
-    "new_entries": "api:new-entries",
-    "streaks": "api:streaks",
+TRENDING_TABLES: dict[str, type[AnalyticsApi]] = {
+    "climbers": RankClimbersApi,
+    "fallers": RankFallersApi,
+    "momentum": ScoreMomentumApi,
+    "new_entries": NewEntriesApi,
+    "streaks": TopStreaksApi,
 }
 
 
-def _api_urls(*names: str) -> dict[str, str]:
-    return {name: reverse(API_URLS[name]) for name in names}
+def _api_urls(*endpoints: type[AnalyticsApi]) -> dict[str, str]:
+    """Where a page's script asks for more: the endpoint's URL under its name."""
+    return {endpoint.endpoint: reverse(f"api:{endpoint.endpoint}") for endpoint in endpoints}
+
+
+def _as_json(data: Any) -> Any:
+    """`data` as the API's JSON renderer writes it (decimals as numbers).
+
+    `json_script` would write decimals as strings; the page scripts then read first-paint data and
+    API answers alike.
+    """
+    return json.loads(json.dumps(data, cls=JSONEncoder))
 
 
 def cached_page(
@@ -64,37 +78,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _dashboard_context() -> dict[str, Any]:
-    latest = {"feed": "top", "as_of": None}
-    overview = api_cached("overview", {}, selectors.overview)
     data = {
-        "top": api_cached("top-rated", {**latest, "limit": 10}, selectors.top_rated),
-        "genres": api_cached("genres", {**latest, "kind": "genres"}, selectors.genre_distribution),
-        "seasons": api_cached("seasons", {}, selectors.seasonal_trends),
-        "season_years": season_years(),
-        "api": _api_urls("top_rated", "genres", "seasons"),
-    }
-    fallers = {
-        window: api_cached("fallers", {**latest, "limit": 5, "window": window}, selectors.rank_fallers)
-        for window in WINDOWS
+        "top": TopRatedApi.answer({"limit": 10}),
+        "genres": GenreDistributionApi.answer({}),
+        "seasons": SeasonalTrendsApi.answer({}),
+        "season_years": selectors.season_years(),
+        "api": _api_urls(TopRatedApi, GenreDistributionApi, SeasonalTrendsApi),
     }
     return {
-        "overview": overview,
-        "feeds_fresh": _with_staleness(overview["feeds"]),
+        "overview": OverviewApi.answer({}),
         "top": data["top"],
         "genres": data["genres"],
-        "seasons": data["seasons"],
-        "trending": api_cached("trending", {**latest, "limit": 5}, selectors.trending),
-        "weekly_fallers": fallers[WEEKLY],
-        "monthly_fallers": fallers[MONTHLY],
+        "trending": TrendingApi.answer({}),
         "feed_choices": FEED_CHOICES,
-        "data": as_json(data),
+        "data": _as_json(data),
     }
-
-
-def _with_staleness(feeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Overview rows of the feeds, each flagged by the one staleness rule (`feed_statuses`)."""
-    stale = {status["feed"]: status["stale"] for status in feed_statuses()}
-    return [{**feed, "stale": stale.get(feed["feed"], True)} for feed in feeds]
 
 
 def trending(request: HttpRequest) -> HttpResponse:
@@ -114,27 +112,31 @@ def trending(request: HttpRequest) -> HttpResponse:
     )
 
 
+def trending_tables(request: HttpRequest) -> HttpResponse:
+    """The tables of /trending/ alone: its script swaps them in when a control changes."""
+    params = TrendingForm.from_query(request.GET).params()
+    return cached_page(
+        request,
+        "trending-tables-html",
+        params,
+        "analytics/_trending_tables.html",
+        lambda: {"params": params, "tables": _trending_tables(params)},
+    )
+
+
 def _trending_context(form: TrendingForm, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "form": form,
         "params": params,
-        "tables": cached("trending-tables", params, lambda: _trending_tables(**params)),
-        "data": as_json(
-            {"params": params, "api": _api_urls("climbers", "fallers", "momentum", "new_entries", "streaks")}
-        ),
+        "tables": _trending_tables(params),
+        "data": {"tables_url": reverse("analytics:trending-tables")},
     }
 
 
-def _trending_tables(*, feed: str, window: int, limit: int, as_of: dt.date | None) -> dict[str, Any]:
-    base = {"feed": feed, "as_of": as_of, "limit": limit}
-    windowed = {**base, "window": window}
-    return {
-        "climbers": api_cached("climbers", windowed, selectors.rank_climbers),
-        "fallers": api_cached("fallers", windowed, selectors.rank_fallers),
-        "momentum": api_cached("momentum", {**windowed, "min_change": Decimal("0.01")}, selectors.score_momentum),
-        "new_entries": api_cached("new-entries", {**base, "top": 50}, selectors.new_entries),
-        "streaks": api_cached("streaks", {**base, "top": 10}, selectors.top_streaks),
-    }
+def _trending_tables(params: dict[str, Any]) -> dict[str, Any]:
+    # Each endpoint reads the parameters it declares (new entries and streaks have no window).
+    query = {name: value for name, value in params.items() if value is not None}
+    return {name: endpoint.answer(query) for name, endpoint in TRENDING_TABLES.items()}
 
 
 def anime_detail(request: HttpRequest, mal_id: int) -> HttpResponse:
@@ -146,14 +148,13 @@ def anime_detail(request: HttpRequest, mal_id: int) -> HttpResponse:
 
 def _anime_context(mal_id: int) -> dict[str, Any]:
     anime = get_object_or_404(Anime, mal_id=mal_id)
-    detail = cached("anime", {"mal_id": mal_id}, lambda: selectors.anime_detail(anime=anime))
-    history = cached("history", {"mal_id": mal_id}, lambda: selectors.anime_history(anime=anime))
+    history = AnimeHistoryApi.answer({}, mal_id=mal_id)
     return {
         "anime": anime,
-        "detail": detail,
+        "detail": AnimeDetailApi.answer({}, mal_id=mal_id),
         "history_feeds": list(history["feeds"]),
         "charts": HISTORY_CHARTS,
-        "data": as_json({"history": history, "api": reverse("api:anime-history", args=[mal_id])}),
+        "data": _as_json({"history": history, "api": reverse("api:anime-history", args=[mal_id])}),
     }
 
 

@@ -238,7 +238,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["analytics.throttling.AnonThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["analytics.api.throttling.AnonThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_RATE", "6000/min")},
     # Proxies in front of the app (1 behind one TLS proxy). 0 trusts no X-Forwarded-For: a client could
     # otherwise dodge the throttle by sending its own.

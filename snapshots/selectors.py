@@ -1,18 +1,20 @@
-"""Reads of the ingestion side that commands, the admin and the read side reuse."""
+"""Reads of the ingestion side that commands, the admin and the read side reuse: feed freshness, runs,
+rejections, the beat schedule."""
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypedDict
 
 from django.db.models import F, Max, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from snapshots.feeds import FEEDS
-from snapshots.models import EtlRun, Snapshot
+from snapshots.models import EtlRun, Rejection, Snapshot
 
 # A feed is stale when its last successful run finished longer ago than this (or never): the one rule
 # behind the warnings of /status/, the dashboard and `etl status`.
@@ -102,3 +104,57 @@ def snapshot_problems(*, feed: str, taken_on: date) -> list[str]:
 
 def recent_runs(*, limit: int = 20) -> list[EtlRun]:
     return list(EtlRun.objects.order_by("-started_at", "-id")[:limit])
+
+
+def next_scheduled_runs(*, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Enabled beat entries and when each runs next, soonest first (from django-celery-beat's tables)."""
+    now = now or timezone.now()
+    entries = []
+    tasks = PeriodicTask.objects.filter(enabled=True).select_related("crontab", "interval", "clocked", "solar")
+    for task in tasks:
+        entries.append(
+            {
+                "name": task.name,
+                "task": task.task,
+                "schedule": _describe(task),
+                "next_at": _next_at(task, now),
+                "last_run_at": task.last_run_at,
+            }
+        )
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(entries, key=lambda e: (e["next_at"] or far, e["name"]))
+
+
+def _describe(task: PeriodicTask) -> str:
+    if task.crontab is not None:
+        c = task.crontab
+        if c.day_of_week == c.day_of_month == c.month_of_year == "*" and c.hour.isdigit() and c.minute.isdigit():
+            return f"daily at {int(c.hour):02d}:{int(c.minute):02d} {c.timezone}"
+        return f"cron {c.minute} {c.hour} {c.day_of_month} {c.month_of_year} {c.day_of_week} ({c.timezone})"
+    if task.interval is not None:
+        return f"every {task.interval.every} {task.interval.period}"
+    if task.clocked is not None:
+        return "once"
+    return "solar event" if task.solar is not None else "unknown"
+
+
+def _next_at(task: PeriodicTask, now: datetime) -> datetime | None:
+    if task.one_off and task.total_run_count:
+        return None
+    if task.clocked is not None:
+        return task.clocked.clocked_time
+    if task.interval is not None:
+        return max(now, (task.last_run_at or now) + task.interval.schedule.run_every)
+    if task.crontab is not None:
+        schedule = task.crontab.schedule
+        # Estimate from `now`, not from the wall clock the schedule reads by default.
+        schedule.nowfun = lambda: now
+        # celery's estimate lands a few microseconds before the minute; crontab times are whole minutes.
+        estimate = now + schedule.remaining_estimate(now)
+        return (estimate + timedelta(seconds=30)).replace(second=0, microsecond=0)
+    return None
+
+
+def recent_rejections(*, limit: int = 20) -> list[Rejection]:
+    """The newest rejected items with their run, newest first."""
+    return list(Rejection.objects.select_related("run").order_by("-run__started_at", "-id")[:limit])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from analytics.selectors.catalog import anime_detail, anime_history, anime_search
 from analytics.selectors.envelope import Envelope, InsufficientHistory, resolve_day
 from analytics.selectors.status import data_version, etl_runs, feeds_summary, overview
-from analytics.selectors.tables import genre_distribution, seasonal_trends, top_rated
+from analytics.selectors.tables import genre_distribution, season_years, seasonal_trends, top_rated
 from analytics.selectors.trends import (
     new_entries,
     rank_climbers,
@@ -35,6 +35,7 @@ __all__ = [
     "rank_fallers",
     "resolve_day",
     "score_momentum",
+    "season_years",
     "seasonal_trends",
     "top_rated",
     "top_streaks",

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from snapshots.feeds import FEEDS
 from snapshots.models import Anime, EtlRun, SnapshotDay
-from snapshots.selectors import feed_last_runs
+from snapshots.selectors import feed_last_runs, feed_statuses
 
 
 def _run_facts(run: EtlRun | None) -> dict[str, Any] | None:
@@ -45,6 +45,7 @@ def overview(*, as_of: dt.date | None = None) -> dict[str, Any]:
     counts = days_with_data.aggregate(rows=Sum("rows"), snapshot_days=Count("taken_on", distinct=True))
     days = _feed_days(as_of=as_of)
     last_runs = feed_last_runs(runs)
+    stale = _stale_now()
     feeds = []
     for feed in _feed_names(set(days) | set(last_runs)):
         extent = days.get(feed, {})
@@ -55,6 +56,7 @@ def overview(*, as_of: dt.date | None = None) -> dict[str, Any]:
                 "latest_day": extent.get("latest_day"),
                 "days": extent.get("days", 0),
                 "age_days": extent.get("age_days"),
+                "stale": stale.get(feed, True),
                 "last_run": _run_facts(last_runs.get(feed)),
             }
         )
@@ -68,9 +70,15 @@ def overview(*, as_of: dt.date | None = None) -> dict[str, Any]:
     }
 
 
+def _stale_now() -> dict[str, bool]:
+    # The one staleness rule, as of now (also when a past day is replayed: it says whether to worry today).
+    return {status["feed"]: status["stale"] for status in feed_statuses()}
+
+
 def feeds_summary() -> list[dict[str, Any]]:
-    """Each declared feed: what it asks Jikan, its page budget, and how much history it has."""
+    """Each declared feed: what it asks Jikan, its page budget, how much history it has and how fresh it is."""
     days = _feed_days()
+    freshness = {status["feed"]: status for status in feed_statuses()}
     summary = []
     for name, feed in FEEDS.items():
         extent = days.get(name, {})
@@ -84,6 +92,8 @@ def feeds_summary() -> list[dict[str, Any]]:
                 "latest_day": extent.get("latest_day"),
                 "days": extent.get("days", 0),
                 "age_days": extent.get("age_days"),
+                "last_success_at": freshness[name]["last_success_at"],
+                "stale": freshness[name]["stale"],
             }
         )
     return summary

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from analytics.selectors.envelope import Envelope, envelope, no_data, resolve_day
@@ -170,3 +170,9 @@ def _season_row(group: Mapping[str, Any]) -> dict[str, Any]:
         "mean_popularity": _mean(group["popularity_sum"], group["with_popularity"], 1),
         "total_favorites": group["total_favorites"] or 0,
     }
+
+
+def season_years() -> dict[str, int | None]:
+    """The first and last year any known title aired in a season: the bounds of a custom range."""
+    span = Anime.objects.exclude(season="").aggregate(first=Min("year"), last=Max("year"))
+    return {"first": span["first"], "last": span["last"]}

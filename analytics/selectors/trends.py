@@ -231,6 +231,8 @@ def trending(*, feed: str, as_of: dt.date | None, limit: int = 5) -> dict[str, A
         "date": weekly[0]["date"],
         "weekly_climbers": _rank_moves(weekly, limit=limit, climbing=True),
         "monthly_climbers": _rank_moves(monthly, limit=limit, climbing=True),
+        "weekly_fallers": _rank_moves(weekly, limit=limit, climbing=False),
+        "monthly_fallers": _rank_moves(monthly, limit=limit, climbing=False),
         "weekly_momentum": _score_gains(weekly, limit=limit),
         "monthly_momentum": _score_gains(monthly, limit=limit),
         "new_entries": new_entries(feed=feed, as_of=as_of, limit=limit),

@@ -1,4 +1,4 @@
-"""Markup the page templates share with static/js/common.js (which draws the same rows after a fetch)."""
+"""Markup the page templates share: the trend tables (the only place they are drawn) and small formats."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from analytics import cache as analytics_cache
-from analytics.throttling import AnonThrottle
+from analytics.api.throttling import AnonThrottle
 from snapshots.models import EtlRun
 from snapshots.tests.factories import AnimeFactory, EtlRunFactory, GenreFactory, SnapshotFactory
 
@@ -246,7 +246,7 @@ def test_search_pages_are_cached_until_new_data_commits(client, history, django_
 
 
 def test_the_api_root_links_every_endpoint_the_urlconf_declares(client):
-    from analytics.api_urls import urlpatterns
+    from analytics.api.urls import urlpatterns
 
     links = client.get(reverse("api:root"), HTTP_ACCEPT="application/json").json()
     expected = {p.name for p in urlpatterns if p.name != "root" and not p.pattern.converters}
@@ -254,3 +254,46 @@ def test_the_api_root_links_every_endpoint_the_urlconf_declares(client):
     assert {"overview", "trending", "climbers", "anime-search", "etl-runs"} <= expected
     assert links["climbers"].endswith("/api/v1/trending/climbers")
     assert set(links) - expected == {"schema", "docs"}
+
+
+def _endpoints_with_output():
+    from analytics.api.base import AnalyticsApi
+    from analytics.api.urls import urlpatterns
+
+    return [
+        pytest.param(p.callback.view_class, bool(p.pattern.converters), id=p.name)
+        for p in urlpatterns
+        if issubclass(p.callback.view_class, AnalyticsApi)
+    ]
+
+
+def _shape(value):
+    """The keys of an answer, nested, with lists reduced to the shape of their first item."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return None
+
+
+@pytest.mark.parametrize(("endpoint", "takes_title"), _endpoints_with_output())
+def test_every_endpoint_sends_every_field_its_selector_computes(history, endpoint, takes_title):
+    # An `Output` serializer drops what it does not declare: a field added to a selector must be declared too.
+    path = {"mal_id": history[0].mal_id} if takes_title else {}
+    filters = endpoint.Filter(data={})
+    assert filters.is_valid(), filters.errors
+    computed = endpoint.compute(**filters.validated_data, **path)
+    assert _shape(endpoint.answer({}, **path)) == _shape(computed)
+
+
+def test_the_schema_documents_each_answer_from_its_output_serializer(client):
+    schema = client.get(reverse("api-schema"), {"format": "json"}).json()
+    climbers = schema["paths"]["/api/v1/trending/climbers"]["get"]
+    assert climbers["summary"] == "Rank climbers"
+    assert climbers["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/MovesAnswer"
+    }
+    row = schema["components"]["schemas"]["MoveRow"]["properties"]
+    assert set(row) == {"mal_id", "title", "rank", "previous_rank", "change", "score", "image_url"}
+    feeds = schema["paths"]["/api/v1/feeds"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert feeds == {"type": "array", "items": {"$ref": "#/components/schemas/FeedRow"}}

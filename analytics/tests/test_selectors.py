@@ -513,11 +513,15 @@ def test_trending_bundles_each_widget_as_an_envelope():
     put(b, D, 2)
     result = selectors.trending(feed="top", as_of=None, limit=1)
     assert (result["feed"], result["as_of"], result["date"]) == ("top", None, D)
-    widgets = ["weekly_climbers", "monthly_climbers", "weekly_momentum", "monthly_momentum", "new_entries", "streaks"]
+    widgets = [
+        *("weekly_climbers", "monthly_climbers", "weekly_fallers", "monthly_fallers"),
+        *("weekly_momentum", "monthly_momentum", "new_entries", "streaks"),
+    ]
     for widget in widgets:
         assert set(result[widget]) == ENVELOPE_KEYS
         assert len(result[widget]["results"]) <= 1
     assert ids(result["weekly_climbers"]) == [a.mal_id]
+    assert ids(result["weekly_fallers"]) == [b.mal_id]
     assert result["monthly_climbers"]["insufficient_history"]["needed_days"] == 31
     assert ids(result["streaks"]) == [a.mal_id]
 
@@ -618,6 +622,7 @@ def test_overview_and_feeds_summary_describe_the_history(time_machine):
         "latest_day": D,
         "days": 2,
         "age_days": 3,
+        "stale": True,
         "last_run": {"id": failed.pk, "status": "failed", "taken_on": D, "finished_at": None},
     }
     assert result["last_run"]["id"] == failed.pk
@@ -631,6 +636,8 @@ def test_overview_and_feeds_summary_describe_the_history(time_machine):
     assert summary["airing"]["age_days"] == 4
     assert summary["movies"]["latest_day"] is None
     assert summary["top"]["path"] == "/top/anime"
+    # Freshness follows the one rule of snapshots.selectors: no success in the last 24 hours is stale.
+    assert (summary["top"]["stale"], summary["top"]["last_success_at"]) == (True, None)
 
 
 def test_etl_runs_are_newest_first_and_filtered():

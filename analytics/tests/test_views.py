@@ -6,9 +6,9 @@ import re
 
 import pytest
 from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from rest_framework.renderers import JSONRenderer
 
-from analytics.pages import next_scheduled_runs
 from analytics.tests.seed import TODAY, seed_history
 from snapshots.models import EtlRun
 from snapshots.tests.factories import AnimeFactory, EtlRunFactory, RejectionFactory
@@ -84,16 +84,30 @@ def test_trending_page_lists_every_table_for_the_chosen_window_and_feed(client):
     assert response.templates[0].name == "analytics/trending.html"
     tables = response.context["tables"]
     assert set(tables) == {"climbers", "fallers", "momentum", "new_entries", "streaks"}
-    assert tables["climbers"]["baseline_date"] == TODAY - dt.timedelta(days=30)
+    # The tables are the API's own answers for the same query.
+    assert tables["climbers"]["baseline_date"] == (TODAY - dt.timedelta(days=30)).isoformat()
+    api = client.get("/api/v1/trending/climbers", {"window": 30, "limit": 10})
+    assert JSONRenderer().render(tables["climbers"]) == api.content
     assert response.context["params"] == {"feed": "top", "window": 30, "limit": 10, "as_of": None}
-    assert page_data(response, "trending-data")["api"]["streaks"] == "/api/v1/trending/streaks"
+    assert page_data(response, "trending-data")["tables_url"] == "/trending/tables/"
+
+
+def test_trending_tables_are_one_fragment_the_page_script_swaps_in(client):
+    seed_history()
+    page = client.get("/trending/", {"window": "30"}).content.decode()
+    fragment = client.get("/trending/tables/", {"window": "30"}).content.decode()
+    assert "<html" not in fragment
+    assert 'id="trending-meta"' in fragment
+    assert 'id="trending-tables"' in fragment
+    # The page holds exactly the markup the fragment sends: the tables are drawn in one place.
+    assert fragment.strip() in page
 
 
 def test_trending_page_replays_a_past_day(client):
     seed_history()
     as_of = TODAY - dt.timedelta(days=10)
     response = client.get("/trending/", {"as_of": as_of.isoformat()})
-    assert response.context["tables"]["climbers"]["date"] == as_of
+    assert response.context["tables"]["climbers"]["date"] == as_of.isoformat()
     assert f"Snapshot of {as_of.isoformat()}" in response.content.decode()
 
 
@@ -175,22 +189,6 @@ def test_status_page_without_runs_or_schedule(client):
     assert "No enabled schedule." in html
     assert "No rejected items" in html
     assert "python manage.py etl run --all" in html
-
-
-def test_next_scheduled_runs_reads_crontab_and_interval_entries():
-    PeriodicTask.objects.all().delete()
-    now = dt.datetime(2024, 5, 1, 23, 0, tzinfo=dt.UTC)
-    crontab = CrontabSchedule.objects.create(minute="10", hour="0", timezone="UTC")
-    every = IntervalSchedule.objects.create(every=2, period=IntervalSchedule.HOURS)
-    PeriodicTask.objects.create(name="nightly", task="t", crontab=crontab)
-    PeriodicTask.objects.create(name="often", task="t", interval=every, last_run_at=now - dt.timedelta(hours=1))
-    PeriodicTask.objects.create(name="off", task="t", interval=every, enabled=False)
-    entries = next_scheduled_runs(now=now)
-    assert [(e["name"], e["next_at"]) for e in entries] == [
-        ("often", dt.datetime(2024, 5, 2, 0, 0, tzinfo=dt.UTC)),
-        ("nightly", dt.datetime(2024, 5, 2, 0, 10, tzinfo=dt.UTC)),
-    ]
-    assert entries[0]["schedule"] == "every 2 hours"
 
 
 def test_about_page_explains_every_metric(client):

@@ -5,9 +5,10 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from snapshots.models import EtlRun, SnapshotDay
-from snapshots.selectors import STALE_AFTER, feed_statuses, is_stale
+from snapshots.selectors import STALE_AFTER, feed_statuses, is_stale, next_scheduled_runs
 from snapshots.tests.factories import EtlRunFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,3 +46,19 @@ def test_dashboard_and_status_page_agree_on_a_feed_a_day_and_a_half_old(client):
     status = client.get(reverse("analytics:status")).content.decode()
     assert '<tr class="stale">\n        <th scope="row">top</th>' in dashboard
     assert "card card-warn" in status
+
+
+def test_next_scheduled_runs_reads_crontab_and_interval_entries():
+    PeriodicTask.objects.all().delete()
+    now = dt.datetime(2024, 5, 1, 23, 0, tzinfo=dt.UTC)
+    crontab = CrontabSchedule.objects.create(minute="10", hour="0", timezone="UTC")
+    every = IntervalSchedule.objects.create(every=2, period=IntervalSchedule.HOURS)
+    PeriodicTask.objects.create(name="nightly", task="t", crontab=crontab)
+    PeriodicTask.objects.create(name="often", task="t", interval=every, last_run_at=now - dt.timedelta(hours=1))
+    PeriodicTask.objects.create(name="off", task="t", interval=every, enabled=False)
+    entries = next_scheduled_runs(now=now)
+    assert [(e["name"], e["next_at"]) for e in entries] == [
+        ("often", dt.datetime(2024, 5, 2, 0, 0, tzinfo=dt.UTC)),
+        ("nightly", dt.datetime(2024, 5, 2, 0, 10, tzinfo=dt.UTC)),
+    ]
+    assert entries[0]["schedule"] == "every 2 hours"

@@ -52,18 +52,6 @@
     return document.body.dataset.animeUrl.replace("/0/", "/" + malId + "/");
   };
 
-  /* The sentence an empty list shows (same words as the analytics_tags template tags). */
-  AD.emptyMessage = function (env, what) {
-    var short = env.insufficient_history;
-    if (short && short.have_days === 0) return null;
-    if (short) {
-      var days = short.available_in_days;
-      return what + " will appear in " + days + " day" + (days === 1 ? "" : "s") + ": they need " + short.needed_days +
-        " days of history and there are " + short.have_days + " so far.";
-    }
-    return "Nothing to list for " + what.toLowerCase() + " on this day.";
-  };
-
   AD.emptyState = function (message) {
     var box = AD.el("div", { class: "empty", role: "status" });
     if (message === null) box.innerHTML = NO_DATA_HTML;
@@ -75,57 +63,10 @@
     return Boolean(env && env.insufficient_history && env.insufficient_history.have_days === 0);
   };
 
-  function change(direction, text, spoken) {
-    return AD.el("span", { class: "chg " + direction }, [
-      AD.el("span", { "aria-hidden": "true", text: direction === "up" ? "▲" : "▼" }),
-      " " + text,
-      AD.el("span", { class: "vh", text: spoken }),
-    ]);
-  }
-
   function num(content) {
     if (content === null || content === undefined) content = "–";
     return AD.el("td", { class: "num" }, [content instanceof Node ? content : String(content)]);
   }
-
-  var TRENDS = {
-    climbers: { label: "Climbers", columns: ["Rank", "Title", "Change", "Was", "Score"] },
-    fallers: { label: "Fallers", columns: ["Rank", "Title", "Change", "Was", "Score"] },
-    momentum: { label: "Score momentum", columns: ["Rank", "Title", "Score", "Change", "Was"] },
-    new_entries: { label: "New entries", columns: ["Rank", "Title", "Entered on", "Best rank"] },
-    streaks: { label: "Streaks", columns: ["Rank", "Title", "Days in top 10", "Since"] },
-  };
-
-  function trendCells(kind, row) {
-    if (kind === "climbers") return [num(change("up", String(row.change), " places up")), num(row.previous_rank), num(row.score)];
-    if (kind === "fallers") return [num(change("down", String(Math.abs(row.change)), " places down")), num(row.previous_rank), num(row.score)];
-    if (kind === "momentum") return [num(row.score), num(change("up", "+" + Number(row.change).toFixed(2), " points")), num(row.previous_score)];
-    if (kind === "new_entries") return [num(row.entered_on), num(row.best_rank)];
-    return [num(row.days), num(row.since)];
-  }
-
-  /* One trend list as a table, or its empty state: the markup of analytics/_trend_table.html. */
-  AD.trendTable = function (kind, env, caption) {
-    var spec = TRENDS[kind];
-    var box = AD.el("div", { class: "trend", "data-trend": kind });
-    if (!env.results.length) {
-      box.append(AD.emptyState(AD.emptyMessage(env, spec.label)));
-      return box;
-    }
-    var head = AD.el("tr", {}, spec.columns.map(function (column, i) {
-      return AD.el("th", { scope: "col", class: i === 1 ? null : "num", text: column });
-    }));
-    var body = AD.el("tbody", {}, env.results.map(function (row) {
-      var title = AD.el("td", {}, [AD.el("a", { href: AD.animeUrl(row.mal_id), text: row.title })]);
-      if (kind === "new_entries") title.append(" ", AD.el("span", { class: "badge-new", text: "NEW" }));
-      return AD.el("tr", {}, [num(row.rank), title].concat(trendCells(kind, row)));
-    }));
-    var table = AD.el("table", { class: "data" }, [
-      AD.el("caption", { text: caption || spec.label }), AD.el("thead", {}, [head]), body,
-    ]);
-    box.append(AD.el("div", { class: "table-wrap" }, [table]));
-    return box;
-  };
 
   /* A plain data table (the visible alternative to a chart). */
   AD.table = function (caption, columns, rows) {

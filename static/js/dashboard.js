@@ -210,7 +210,7 @@
     if (!window.Chart) return;
     drawTop(data.top);
     $("top-feed").addEventListener("change", function () {
-      AD.getJSON(data.api.top_rated, { feed: $("top-feed").value, limit: 10 }).then(drawTop)
+      AD.getJSON(data.api["top-rated"], { feed: $("top-feed").value, limit: 10 }).then(drawTop)
         .catch(function (error) { AD.failed($("top-table"), error); });
     });
 
