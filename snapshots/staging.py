@@ -10,8 +10,9 @@ to run on SQLite too (the demo).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from types import TracebackType
 from typing import Any
@@ -26,6 +27,8 @@ TITLE_COLUMNS = ("mal_id", *ANIME_FACT_FIELDS)
 SNAPSHOT_FIELDS = ("rank", "popularity", "score", "scored_by", "members", "favorites")
 # Staged rows are sent in batches of this many titles: few statements, bounded memory.
 BATCH = 1000
+# Where COPY is missing, rows_insert sends this many rows per executemany: bounded memory for any number.
+INSERT_BATCH = 10_000
 
 _title_row = operator.attrgetter(*TITLE_COLUMNS)
 
@@ -150,18 +153,28 @@ def _links_replace(through: str, target: str, staged: str) -> None:
     )
 
 
-def rows_insert(table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """Append rows: COPY on PostgreSQL (nothing to build or escape as SQL text), executemany elsewhere."""
-    if not rows:
+def rows_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Append rows: COPY on PostgreSQL (nothing to build or escape as SQL text), executemany elsewhere.
+
+    `rows` may be a generator: COPY streams it, and executemany takes it INSERT_BATCH rows at a time, so
+    memory stays flat however many rows it yields. No rows, no statement.
+    """
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
         return
+    stream = itertools.chain([first], iterator)
     names = ", ".join(_q(column) for column in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in rows:
+            # Reference: https://www.psycopg.org/psycopg3/docs/basic/copy.html
+            with cursor.copy(f"COPY {_q(table)} ({names}) FROM STDIN") as copy:
+                for row in stream:
                     copy.write_row(row)
-        else:
-            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})", rows)
+            return
+        insert = f"INSERT INTO {_q(table)} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
+        while batch := list(itertools.islice(stream, INSERT_BATCH)):
+            cursor.executemany(insert, batch)
 
 
 def _execute(sql: str, params: Sequence[Any] = ()) -> None:

@@ -27,6 +27,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import F
 
+from devtools import endpoints
 from devtools.benchdb import manage
 from devtools.testing import ROOT, current_database_url, free_port
 from snapshots.models import Anime
@@ -97,31 +98,13 @@ def require_migrated() -> None:
 
 
 def target_paths() -> list[str]:
-    """Every analytics list endpoint with typical parameters, the dashboard, /trending/ and a title page."""
+    """The dashboard, /trending/, a title page and the first request of every analytics API endpoint."""
     top = Anime.objects.order_by(F("rank").asc(nulls_last=True), "mal_id").first()
     if top is None:
         raise LoadtestError("No data to load: run `manage.py seed_demo --days 90` (or `make demo`) first.")
-    api = "/api/v1"
-    return [
-        "/",
-        "/trending/",
-        f"/anime/{top.mal_id}/",
-        f"{api}/overview",
-        f"{api}/top-rated?limit=10",
-        f"{api}/genres?kind=genres",
-        f"{api}/seasons",
-        f"{api}/trending?limit=5",
-        f"{api}/trending/climbers?window=7&limit=10",
-        f"{api}/trending/fallers?window=30&limit=10",
-        f"{api}/trending/momentum?window=7",
-        f"{api}/trending/new-entries",
-        f"{api}/trending/streaks",
-        f"{api}/anime?q={(top.title.split() or ['a'])[0]}",
-        f"{api}/anime/{top.mal_id}",
-        f"{api}/anime/{top.mal_id}/history?days=30",
-        f"{api}/feeds",
-        f"{api}/etl/runs",
-    ]
+    # Each endpoint's default page, about the best-ranked title and a word of its name.
+    ctx = endpoints.Context(days=[], mal_ids=[top.mal_id], words=[(top.title.split() or ["a"])[0]])
+    return ["/", "/trending/", f"/anime/{top.mal_id}/", *endpoints.typical_urls(ctx=ctx)]
 
 
 def server_env(*, static_root: Path) -> dict[str, str]:

@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from devtools.management.commands.bench_api import ENDPOINTS
+from devtools.endpoints import ENDPOINTS
 
 
 # transaction=True: the bench creates and drops a database of its own beside the test database.
@@ -19,7 +19,7 @@ def test_bench_api_prints_a_table_of_every_endpoint():
     assert "cold p95" in text
     assert "warm p95" in text
     for endpoint in ENDPOINTS:
-        assert f"\n{endpoint.name} " in text
+        assert f"\n{endpoint.label} " in text
 
 
 @pytest.mark.parametrize("rows", ["many", "100"])

@@ -17,12 +17,10 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from itertools import islice
 from typing import Any
-from urllib.parse import urlencode
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, models, transaction
@@ -32,8 +30,10 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from devtools.benchdb import bench_database, child_env, percentile, run_child
+from devtools.endpoints import ENDPOINTS, Context
 from snapshots.feeds import FEEDS
 from snapshots.models import Anime, EtlRun, Genre, Snapshot, Studio
+from snapshots.staging import rows_insert
 
 DEFAULT_ROWS = (100_000, 1_000_000)
 MIN_ROWS = 500
@@ -44,7 +44,6 @@ COLD_TARGET_MS = 100.0
 COLD_TARGET_ROWS = 1_000_000  # the cold target applies from this many rows
 WARM_TARGET_MS = 5.0
 GROWTH_TARGET = 2.0
-FEED_NAMES = list(FEEDS)
 
 
 class Command(BaseCommand):
@@ -380,23 +379,6 @@ def _snapshot_rows(day: Day, runs: dict[tuple[str, dt.date], int]) -> Iterator[t
             )
 
 
-def _append(model: type[models.Model], columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
-    """Append rows fast: COPY on PostgreSQL, batched executemany elsewhere (the ORM would take minutes)."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(column) for column in columns)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Reference: https://www.psycopg.org/psycopg3/docs/basic/copy.html
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
-        iterator = iter(rows)
-        while batch := list(islice(iterator, 10_000)):
-            cursor.executemany(insert, batch)
-
-
 @contextlib.contextmanager
 def _bulk_load(model: type[models.Model]) -> Iterator[None]:
     """On PostgreSQL, drop the table's secondary indexes, unique and foreign-key constraints; recreate them after.
@@ -450,14 +432,6 @@ def _mark_latest(seen: dict[int, tuple[dt.date, dt.date]], last: Day) -> None:
     Anime.objects.bulk_update(anime, fields, batch_size=500)
 
 
-@dataclass(frozen=True)
-class Context:
-    """What the filled history offers the requests to ask for."""
-
-    days: list[dt.date]  # oldest first
-    mal_ids: list[int]  # best ranked first
-
-
 def _fill(rows: int) -> tuple[Shape, Context]:
     """Write about `rows` snapshot rows of a deterministic history ending today; returns its shape and what to ask."""
     shape = Shape.for_rows(rows)
@@ -472,7 +446,7 @@ def _fill(rows: int) -> tuple[Shape, Context]:
         runs = _runs(shape, start)
         with _bulk_load(Snapshot):
             for day in _simulate(titles, shape, start, rng):
-                _append(Snapshot, SNAPSHOT_COLUMNS, _snapshot_rows(day, runs))
+                rows_insert(Snapshot._meta.db_table, SNAPSHOT_COLUMNS, _snapshot_rows(day, runs))
                 for mal_id in {m for listed in day.feeds.values() for m in listed}:
                     seen[mal_id] = (seen.get(mal_id, (day.day, day.day))[0], day.day)
                 days.append(day)
@@ -482,7 +456,8 @@ def _fill(rows: int) -> tuple[Shape, Context]:
         _mark_latest(seen, last)
     # Titles by their latest rank, the best first: the detail endpoints ask for popular and obscure ones.
     ranked = [mal_id for mal_id, _ in sorted(last.rank.items(), key=lambda item: item[1]) if mal_id in seen]
-    return shape, Context(days=[start + dt.timedelta(days=n) for n in range(shape.days)], mal_ids=ranked)
+    every_day = [start + dt.timedelta(days=n) for n in range(shape.days)]
+    return shape, Context(days=every_day, mal_ids=ranked, words=SEARCH_WORDS)
 
 
 def _analyze() -> None:
@@ -497,74 +472,6 @@ def _analyze() -> None:
 
 
 # The measurement ---------------------------------------------------------------------------------------------
-
-
-Params = dict[str, Any]
-
-
-def _feed_day(i: int, ctx: Context) -> Params:
-    """The i-th cold request's feed and day: i = 0 is the default page; others rotate over the feeds and the last week.
-
-    Rotating days keeps the database from answering the same rows every time, and the last week is what people
-    look at (weekly windows always find their baseline there).
-    """
-    if i == 0:
-        return {}
-    back = i % 7
-    params: Params = {"feed": FEED_NAMES[i % len(FEED_NAMES)]}
-    if back:
-        params["as_of"] = ctx.days[-1 - back].isoformat()
-    return params
-
-
-def _as_of(i: int, ctx: Context) -> Params:
-    return {key: value for key, value in _feed_day(i, ctx).items() if key == "as_of"}
-
-
-def _title_id(i: int, ctx: Context) -> int:
-    # A stride through the ranking visits popular and obscure titles alike.
-    return ctx.mal_ids[(i * 97) % len(ctx.mal_ids)]
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    url: Callable[[int, Context], str]  # the i-th request's URL; the warm runs repeat i = 0
-
-
-def _api(path: str, params: Params | None = None) -> str:
-    return f"/api/v1/{path}" + (f"?{urlencode(params)}" if params else "")
-
-
-ENDPOINTS = [
-    Endpoint("overview", lambda i, c: _api("overview", _as_of(i, c))),
-    Endpoint(
-        "top-rated",
-        lambda i, c: _api("top-rated", {**_feed_day(i, c), **({"genre": "Action"} if i % 3 == 2 else {})}),
-    ),
-    Endpoint(
-        "genres",
-        lambda i, c: _api("genres", {**_feed_day(i, c), "kind": ("genres", "themes", "demographics")[i % 3]}),
-    ),
-    Endpoint("seasons", lambda i, c: _api("seasons", _as_of(i, c))),
-    Endpoint("trending", lambda i, c: _api("trending", _feed_day(i, c))),
-    Endpoint("trending/climbers?window=7", lambda i, c: _api("trending/climbers", {**_feed_day(i, c), "window": 7})),
-    Endpoint("trending/climbers?window=30", lambda i, c: _api("trending/climbers", {**_feed_day(i, c), "window": 30})),
-    Endpoint("trending/fallers", lambda i, c: _api("trending/fallers", _feed_day(i, c))),
-    Endpoint("trending/momentum", lambda i, c: _api("trending/momentum", _feed_day(i, c))),
-    Endpoint("trending/new-entries", lambda i, c: _api("trending/new-entries", _feed_day(i, c))),
-    Endpoint("trending/streaks", lambda i, c: _api("trending/streaks", _feed_day(i, c))),
-    Endpoint("anime?q=", lambda i, c: _api("anime", {"q": SEARCH_WORDS[i % len(SEARCH_WORDS)]})),
-    Endpoint("anime/<id>", lambda i, c: _api(f"anime/{_title_id(i, c)}")),
-    Endpoint("anime/<id>/history", lambda i, c: _api(f"anime/{_title_id(i, c)}/history")),
-    Endpoint("anime/<id>/history?days=30", lambda i, c: _api(f"anime/{_title_id(i, c)}/history", {"days": 30})),
-    Endpoint("feeds", lambda i, c: _api("feeds")),
-    Endpoint(
-        "etl/runs",
-        # Rotating the feed filter; the first page, since a small history may have only one.
-        lambda i, c: _api("etl/runs", {"feed": FEED_NAMES[i % len(FEED_NAMES)]} if i else None),
-    ),
-]
 
 
 def _body(response: HttpResponseBase) -> str:
@@ -604,7 +511,7 @@ def _measure(ctx: Context, requests: int) -> list[dict[str, Any]]:
     client = Client(headers={"accept": "application/json", "accept-encoding": "gzip"})
     results = []
     for endpoint in ENDPOINTS:
-        urls = [endpoint.url(i, ctx) for i in range(requests)]
+        urls = [endpoint.url(ctx=ctx, i=i) for i in range(requests)]
         with override_settings(ANALYTICS_CACHE_ENABLED=False):
             # An untimed first request loads the code paths and counts the queries an answer costs.
             queries = _QueryCounter()
@@ -615,7 +522,7 @@ def _measure(ctx: Context, requests: int) -> list[dict[str, Any]]:
         warm = [_timed(client, urls[0]) for _ in range(requests)]
         results.append(
             {
-                "name": endpoint.name,
+                "name": endpoint.label,
                 "queries": queries.count,
                 "cold_p50": percentile(cold, 0.5),
                 "cold_p95": percentile(cold, 0.95),

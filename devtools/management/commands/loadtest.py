@@ -18,10 +18,10 @@ SAMPLE_EVERY_S = 10.0
 class Command(BaseCommand):
     help = (
         "Start gunicorn on a free loopback port with production settings (DEBUG=0, the configured DATABASE_URL and "
-        "REDIS_URL, plain HTTP), warm the cache, then drive every analytics API list, the dashboard, /trending/ and "
-        "a title page with wrk. Prints throughput, p50/p95/p99 latency and errors; --soak N runs N seconds and "
-        "samples the RSS of every gunicorn process every 10 s. Targets: 500 req/s, p95 under 50 ms, no error, "
-        "memory growth under 10%."
+        "REDIS_URL, plain HTTP), warm the cache, then drive the default request of every analytics API endpoint, the "
+        "dashboard, /trending/ and a title page with wrk. Prints throughput, p50/p95/p99 latency and errors; "
+        "--soak N runs N seconds and samples the RSS of every gunicorn process every 10 s. Targets: 500 req/s, "
+        "p95 under 50 ms, no error, memory growth under 10%."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
