@@ -63,11 +63,6 @@ def cached(endpoint: str, params: Mapping[str, Any], compute: Callable[[], T]) -
     return value
 
 
-def api_cached(endpoint: str, params: Mapping[str, Any], compute: Callable[..., T]) -> T:
-    """`compute(**params)` under the API's key for the same query: pages and the API share entries."""
-    return cached(endpoint, params, lambda: compute(**params))
-
-
 def cache_skipped() -> bool:
     """True for a few seconds after a cache failure: callers go straight to the database."""
     return time.monotonic() < _skip_until

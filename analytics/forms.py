@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from django import forms
 from django.http import QueryDict
 
 from analytics.selectors.trends import WEEKLY, WINDOW_LABELS
-from snapshots.feeds import FEEDS
+from snapshots.feeds import DEFAULT_FEED, FEEDS
 
 FEED_CHOICES = [(name, f"{name} · {feed.description}") for name, feed in FEEDS.items()]
 
@@ -16,7 +16,7 @@ FEED_CHOICES = [(name, f"{name} · {feed.description}") for name, feed in FEEDS.
 class TrendingForm(forms.Form):
     """The controls of /trending/: which feed, which window, how many rows, and which day to replay."""
 
-    feed = forms.ChoiceField(choices=FEED_CHOICES, initial="top")
+    feed = forms.ChoiceField(choices=FEED_CHOICES, initial=DEFAULT_FEED)
     window = forms.TypedChoiceField(choices=list(WINDOW_LABELS.items()), coerce=int, initial=WEEKLY)
     limit = forms.TypedChoiceField(
         label="Rows", choices=[(n, str(n)) for n in (10, 25, 50, 100)], coerce=int, initial=25
@@ -28,13 +28,16 @@ class TrendingForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
 
-    DEFAULTS: ClassVar[dict[str, Any]] = {"feed": "top", "window": WEEKLY, "limit": 25, "as_of": None}
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Each field's initial value: what a missing or invalid parameter means."""
+        return {name: field.initial for name, field in cls.base_fields.items()}
 
     @classmethod
     def from_query(cls, query: QueryDict) -> TrendingForm:
         """A bound form where a missing parameter takes its default, as the API does."""
-        data = {name: "" if value is None else str(value) for name, value in cls.DEFAULTS.items()}
-        data.update({name: str(query.get(name)) for name in cls.DEFAULTS if query.get(name)})
+        data = {name: "" if value is None else str(value) for name, value in cls.defaults().items()}
+        data.update({name: str(query.get(name)) for name in cls.base_fields if query.get(name)})
         return cls(data=data)
 
     def params(self) -> dict[str, Any]:
@@ -42,7 +45,7 @@ class TrendingForm(forms.Form):
         self.is_valid()
         return {
             name: default if name in self.errors else self.cleaned_data.get(name, default)
-            for name, default in self.DEFAULTS.items()
+            for name, default in self.defaults().items()
         }
 
 

@@ -8,6 +8,7 @@ app_name = "analytics"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("top-table/", views.top_table, name="top-table"),
     path("trending/", views.trending, name="trending"),
     path("trending/tables/", views.trending_tables, name="trending-tables"),
     path("anime/<int:mal_id>/", views.anime_detail, name="anime-detail"),

@@ -1,6 +1,6 @@
-"""Server-rendered pages. Each view parses its query, asks the API's own endpoints for their answers (the
-same defaults, the same cache entries) and renders one template; the data a page's script draws goes out
-once, through `json_script`."""
+"""Server-rendered pages. Each view parses its query, takes its data from the API's own endpoints where the
+API has them (the same defaults, the same cache entries) or from selectors, and renders one template; the
+data a page's script draws goes out once, through `json_script`."""
 
 from __future__ import annotations
 
@@ -29,14 +29,18 @@ from analytics.api.trends import (
 )
 from analytics.cache import cached
 from analytics.forms import FEED_CHOICES, SearchForm, TrendingForm
-from analytics.selectors.trends import NEW_LOOKBACK_DAYS, NEW_RECENT_DAYS, WINDOWS
-from snapshots.feeds import FEEDS
+from analytics.selectors.trends import MONTHLY, NEW_LOOKBACK_DAYS, NEW_RECENT_DAYS, WEEKLY, WINDOWS
+from snapshots.feeds import DEFAULT_FEED, FEEDS
 from snapshots.models import Anime
 from snapshots.selectors import feed_statuses, next_scheduled_runs, recent_rejections, recent_runs
+from snapshots.validation import FIRST_YEAR, LAST_YEAR
 
 SEARCH_LIMIT = 50
+# The dashboard's "Top 10 by score".
+TOP_ROWS = 10
 # The status page lists this many runs; the API has them all.
 RECENT_RUNS = 20
+NEW_ENTRY_SPANS = {"new_recent_days": NEW_RECENT_DAYS, "new_lookback_days": NEW_LOOKBACK_DAYS}
 HISTORY_CHARTS = [("rank", "Rank (lower is better)"), ("score", "Score"), ("members", "Members")]
 TRENDING_TABLES: dict[str, type[AnalyticsApi]] = {
     "climbers": RankClimbersApi,
@@ -79,20 +83,42 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 def _dashboard_context() -> dict[str, Any]:
     data = {
-        "top": TopRatedApi.answer({"limit": 10}),
+        "top": TopRatedApi.answer({"limit": TOP_ROWS}),
         "genres": GenreDistributionApi.answer({}),
         "seasons": SeasonalTrendsApi.answer({}),
         "season_years": selectors.season_years(),
         "api": _api_urls(TopRatedApi, GenreDistributionApi, SeasonalTrendsApi),
+        "top_table_url": reverse("analytics:top-table"),
+        "top_rows": TOP_ROWS,
     }
     return {
         "overview": OverviewApi.answer({}),
         "top": data["top"],
         "genres": data["genres"],
+        "seasons": data["seasons"],
+        "years": {"first": FIRST_YEAR, "last": LAST_YEAR},
         "trending": TrendingApi.answer({}),
+        "captions": {
+            f"{period}_{kind}": f"{kind.capitalize()}, last {days} days"
+            for period, days in (("weekly", WEEKLY), ("monthly", MONTHLY))
+            for kind in ("climbers", "fallers")
+        },
         "feed_choices": FEED_CHOICES,
         "data": _as_json(data),
     }
+
+
+def top_table(request: HttpRequest) -> HttpResponse:
+    """The dashboard's top-10 table alone, for one feed: its script swaps it in when the feed changes."""
+    feed = request.GET.get("feed")
+    feed = feed if feed in FEEDS else DEFAULT_FEED
+    return cached_page(
+        request,
+        "top-table-html",
+        {"feed": feed},
+        "analytics/_top_table.html",
+        lambda: {"top": TopRatedApi.answer({"feed": feed, "limit": TOP_ROWS})},
+    )
 
 
 def trending(request: HttpRequest) -> HttpResponse:
@@ -120,7 +146,7 @@ def trending_tables(request: HttpRequest) -> HttpResponse:
         "trending-tables-html",
         params,
         "analytics/_trending_tables.html",
-        lambda: {"params": params, "tables": _trending_tables(params)},
+        lambda: {"params": params, "tables": _trending_tables(params), **NEW_ENTRY_SPANS},
     )
 
 
@@ -129,6 +155,7 @@ def _trending_context(form: TrendingForm, params: dict[str, Any]) -> dict[str, A
         "form": form,
         "params": params,
         "tables": _trending_tables(params),
+        **NEW_ENTRY_SPANS,
         "data": {"tables_url": reverse("analytics:trending-tables")},
     }
 
@@ -170,12 +197,7 @@ def status(request: HttpRequest) -> HttpResponse:
 
 
 def about(request: HttpRequest) -> HttpResponse:
-    context = {
-        "feeds": FEEDS.values(),
-        "windows": WINDOWS,
-        "new_recent_days": NEW_RECENT_DAYS,
-        "new_lookback_days": NEW_LOOKBACK_DAYS,
-    }
+    context = {"feeds": FEEDS.values(), "windows": WINDOWS, **NEW_ENTRY_SPANS}
     return render(request, "analytics/about.html", context)
 
 

@@ -17,11 +17,13 @@ from urllib.parse import urlencode
 
 from django.urls import URLPattern, get_resolver, reverse
 
+from analytics.selectors.tables import GENRE_KINDS
+from analytics.selectors.trends import MONTHLY, WEEKLY
 from snapshots.feeds import FEEDS
 
 Params = dict[str, Any]
 FEED_NAMES = list(FEEDS)
-GENRE_KINDS = ("genres", "themes", "demographics")
+GENRE_KIND_NAMES = list(GENRE_KINDS)
 
 
 @dataclass(frozen=True)
@@ -96,11 +98,11 @@ def api_routes() -> dict[str, str]:
 ENDPOINTS = (
     Endpoint("overview", rotating=lambda i, c: c.as_of(i)),
     Endpoint("top-rated", rotating=lambda i, c: {**c.feed_day(i), **({"genre": "Action"} if i % 3 == 2 else {})}),
-    Endpoint("genres", rotating=lambda i, c: {**c.feed_day(i), "kind": GENRE_KINDS[i % len(GENRE_KINDS)]}),
+    Endpoint("genres", rotating=lambda i, c: {**c.feed_day(i), "kind": GENRE_KIND_NAMES[i % len(GENRE_KIND_NAMES)]}),
     Endpoint("seasons", rotating=lambda i, c: c.as_of(i)),
     Endpoint("trending", rotating=lambda i, c: c.feed_day(i)),
-    Endpoint("climbers", fixed={"window": 7}, rotating=lambda i, c: c.feed_day(i)),
-    Endpoint("climbers", fixed={"window": 30}, rotating=lambda i, c: c.feed_day(i)),
+    Endpoint("climbers", fixed={"window": WEEKLY}, rotating=lambda i, c: c.feed_day(i)),
+    Endpoint("climbers", fixed={"window": MONTHLY}, rotating=lambda i, c: c.feed_day(i)),
     Endpoint("fallers", rotating=lambda i, c: c.feed_day(i)),
     Endpoint("momentum", rotating=lambda i, c: c.feed_day(i)),
     Endpoint("new-entries", rotating=lambda i, c: c.feed_day(i)),

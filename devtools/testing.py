@@ -64,10 +64,6 @@ class RedisServer:
             self.process.wait(timeout=10)
         self.process = None
 
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
     def freeze(self) -> None:
         """SIGSTOP: the port still accepts connections but nothing answers, as with a hung host."""
         assert self.process is not None

@@ -33,9 +33,19 @@ FEEDS: dict[str, Feed] = {
     ]
 }
 
+# What a page or an answer shows when no feed is named.
+DEFAULT_FEED = "top"
+
 # A safety net for feeds that follow `has_next_page` to the end: Jikan's paging has been seen to
 # claim a next page forever (the episodes quirk), and the whole catalogue is about 1,100 pages.
 MAX_PAGES = 2000
+
+
+def feed_order(name: str) -> tuple[int, str]:
+    """Sort key of feed names: the declared feeds in their order (top first), any other found in the data
+    (a feed no longer declared) after them, by name."""
+    names = list(FEEDS)
+    return (names.index(name) if name in FEEDS else len(names), name)
 
 
 def get_feed(name: str) -> Feed:

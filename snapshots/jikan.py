@@ -4,8 +4,9 @@ Every request goes through `JikanClient._request()`, which owns the circuit brea
 limiter, tenacity retries, response classification and the Prometheus metrics. The parsing helpers
 (`parse_page`, `error_message`, `endpoint_template`) are pure functions over plain data.
 
-Reference for every call here: the Jikan v4 OpenAPI spec and the facts in jikan/README.md of the
-shared folder (rate limits, error bodies, pagination shapes).
+Reference for every call here: the Jikan v4 documentation, https://docs.api.jikan.moe/ (rate limits: 3
+requests/s and 60/min; errors come as JSON `{status, type, message, error}`; list pages carry
+`pagination.last_visible_page` and `has_next_page`).
 """
 
 from __future__ import annotations

@@ -76,10 +76,6 @@ class Anime(models.Model):
     def __str__(self) -> str:
         return self.title
 
-    @property
-    def mal_url(self) -> str:
-        return self.url or f"https://myanimelist.net/anime/{self.mal_id}"
-
 
 # What Jikan tells about a title (all but its id): written by the ETL, shown by the read side.
 ANIME_FACT_FIELDS = (

@@ -103,7 +103,8 @@ def snapshot_problems(*, feed: str, taken_on: date) -> list[str]:
 
 
 def recent_runs(*, limit: int = 20) -> list[EtlRun]:
-    return list(EtlRun.objects.order_by("-started_at", "-id")[:limit])
+    """The newest runs (the model's order: by start, then id)."""
+    return list(EtlRun.objects.all()[:limit])
 
 
 def next_scheduled_runs(*, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from animedash.logging import log_context
 
 
-@shared_task(bind=True, acks_late=True, time_limit=2 * 3600, soft_time_limit=2 * 3600 - 60)
+# A run never outlives its feed's lock: another run could start beside it.
+@shared_task(bind=True, acks_late=True, time_limit=settings.ETL_LOCK_TTL, soft_time_limit=settings.ETL_LOCK_TTL - 5)
 def feed_snapshot(self, feed: str, trigger: str = "beat") -> int:
     """Snapshot one feed for today (UTC). Returns the EtlRun id."""
     from snapshots import services  # imported here to keep worker start-up free of import cycles

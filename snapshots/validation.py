@@ -22,6 +22,8 @@ from django.db import models
 from snapshots.models import Anime, Genre, Rejection, Studio
 
 SEASONS = ("winter", "spring", "summer", "fall")
+# Years a query may name: from the oldest surviving anime (1917) to a bound no schedule reaches.
+FIRST_YEAR, LAST_YEAR = 1917, 2100
 GENRE_LISTS = {"genres": "genre", "explicit_genres": "explicit", "themes": "theme", "demographics": "demographic"}
 # Counts where Jikan's 0 means "not known yet" (brand-new or upcoming entries).
 ZERO_MEANS_UNKNOWN = {"rank", "popularity", "members"}

@@ -2,7 +2,7 @@
 
 An endpoint declares a `Filter` (its query), an `Output` (its answer's fields) and the selector that
 computes it; the OpenAPI schema is generated from those two serializers, so it cannot drift from what is
-sent. Pages call `Endpoint.answer(query)` to get exactly what the API would send for the same query.
+sent. Pages call `<Endpoint>Api.answer(query)` to get exactly what the API would send for the same query.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from analytics.api.renderers import CSVRenderer
 from analytics.cache import cached
-from snapshots.feeds import FEEDS
+from snapshots.feeds import DEFAULT_FEED, FEEDS
 
 RENDERERS: Sequence[type[BaseRenderer]] = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
 
@@ -53,7 +53,7 @@ def score_field(**kwargs: Any) -> serializers.DecimalField:
 class FeedFilter(serializers.Serializer):
     """Which feed, and which day to replay: every envelope endpoint's query starts here."""
 
-    feed = choice(list(FEEDS), default="top", help_text="The ranking to read.")
+    feed = choice(list(FEEDS), default=DEFAULT_FEED, help_text="The ranking to read.")
     as_of = serializers.DateField(
         default=None,
         help_text="Replay a past day (YYYY-MM-DD): the newest snapshot on or before it. Default: latest.",
@@ -150,5 +150,6 @@ class AnalyticsApi(CsvExportMixin, APIView):
 
 
 class Pagination(PageNumberPagination):
+    page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 100

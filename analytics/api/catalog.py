@@ -15,15 +15,15 @@ from analytics import selectors
 from analytics.api.base import AnalyticsApi, CsvExportMixin, EndpointSchema, Pagination, choice, score_field
 from analytics.cache import cached
 from snapshots.models import ANIME_FACT_FIELDS, Anime
-from snapshots.validation import SEASONS
+from snapshots.validation import FIRST_YEAR, LAST_YEAR, SEASONS
 
 
 class AnimeSearchFilter(serializers.Serializer):
-    q = serializers.CharField(max_length=200, required=False, help_text="Part of the title (any language).")
+    q = serializers.CharField(max_length=200, required=False, help_text="Part of the original or English title.")
     genre = serializers.CharField(max_length=100, required=False, help_text="Genre name or id.")
     type = serializers.CharField(max_length=32, required=False)
     status = serializers.CharField(max_length=64, required=False, help_text="e.g. Currently Airing.")
-    year = serializers.IntegerField(min_value=1917, max_value=2100, required=False)
+    year = serializers.IntegerField(min_value=FIRST_YEAR, max_value=LAST_YEAR, required=False)
     season = choice(list(SEASONS), required=False, help_text="Season of the year.")
 
 

@@ -9,6 +9,8 @@ from rest_framework import serializers
 
 from analytics import selectors
 from analytics.api.base import AnalyticsApi, Envelope, FeedFilter, TitleRow, choice, limit_field, score_field
+from analytics.selectors.tables import GENRE_KINDS
+from snapshots.validation import FIRST_YEAR, LAST_YEAR
 
 
 class TopRatedFilter(FeedFilter):
@@ -47,7 +49,7 @@ class TopRatedApi(AnalyticsApi):
 
 
 class GenreFilter(FeedFilter):
-    kind = choice(["genres", "themes", "demographics"], default="genres", help_text="Which kind of genre to count.")
+    kind = choice(list(GENRE_KINDS), default="genres", help_text="Which kind of genre to count.")
 
 
 class GenreRow(serializers.Serializer):
@@ -77,8 +79,8 @@ class GenreDistributionApi(AnalyticsApi):
 
 
 class SeasonFilter(serializers.Serializer):
-    from_year = serializers.IntegerField(min_value=1917, max_value=2100, required=False)
-    to_year = serializers.IntegerField(min_value=1917, max_value=2100, required=False)
+    from_year = serializers.IntegerField(min_value=FIRST_YEAR, max_value=LAST_YEAR, required=False)
+    to_year = serializers.IntegerField(min_value=FIRST_YEAR, max_value=LAST_YEAR, required=False)
     as_of = serializers.DateField(required=False, help_text="Count only titles first seen by this day.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

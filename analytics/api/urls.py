@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 from drf_spectacular.utils import extend_schema
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -25,9 +24,8 @@ from analytics.api.trends import (
 
 
 class ApiRootView(APIView):
-    """AnimeDash analytics API. Every list takes `feed` and `as_of`; add `?format=csv` for a CSV download."""
-
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    """AnimeDash analytics API. Every per-feed list takes `feed` and `as_of`; add `?format=csv` to a list for
+    a CSV download."""
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:

@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import F, Max, Q, QuerySet
 
 from analytics.selectors.tables import anime_with_genre
-from snapshots.feeds import FEEDS
+from snapshots.feeds import feed_order
 from snapshots.models import ANIME_FACT_FIELDS, Anime
 
 _FACTS = ("mal_id", *ANIME_FACT_FIELDS)
@@ -43,12 +43,6 @@ def anime_search(
     return titles.order_by(F("members").desc(nulls_last=True), "mal_id")
 
 
-def _feed_order(feed: str) -> tuple[int, str]:
-    # Declared feeds in their declared order (top first), anything else after, by name.
-    names = list(FEEDS)
-    return (names.index(feed) if feed in FEEDS else len(names), feed)
-
-
 def _rows_on(anime: Anime, days: dict[str, dt.date], *fields: str) -> list[dict[str, Any]]:
     """The title's rows on one given day per feed, in one query."""
     if not days:
@@ -66,7 +60,7 @@ def anime_detail(*, anime: Anime) -> dict[str, Any]:
     facts["last_seen"] = anime.last_seen
     latest = dict(anime.snapshots.values("feed").annotate(day=Max("taken_on")).order_by().values_list("feed", "day"))
     feeds = _rows_on(anime, latest, "taken_on", "position", "rank", "score")
-    facts["feeds"] = sorted(feeds, key=lambda row: _feed_order(row["feed"]))
+    facts["feeds"] = sorted(feeds, key=lambda row: feed_order(row["feed"]))
     return facts
 
 
@@ -98,7 +92,7 @@ def anime_history(*, anime: Anime, days: int | None = None, as_of: dt.date | Non
         feed = row.pop("feed")
         series.setdefault(feed, []).append(_with_changes(row, previous.get(feed)))
         previous[feed] = row
-    ordered = {feed: series[feed] for feed in sorted(series, key=_feed_order)}
+    ordered = {feed: series[feed] for feed in sorted(series, key=feed_order)}
     return {"mal_id": anime.mal_id, "title": anime.title, "feeds": ordered}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from snapshots.feeds import FEEDS
+from snapshots.feeds import FEEDS, feed_order
 from snapshots.models import Anime, EtlRun, SnapshotDay
 from snapshots.selectors import feed_last_runs, feed_statuses
 
@@ -30,8 +30,8 @@ def _feed_days(*, as_of: dt.date | None = None) -> dict[str, dict[str, Any]]:
 
 
 def _feed_names(present: set[str]) -> list[str]:
-    # Every declared feed (even one without data yet), then any other feed found in the data.
-    return [*FEEDS, *sorted(present - set(FEEDS))]
+    # Every declared feed (even one without data yet), and any other feed found in the data.
+    return sorted(set(FEEDS) | present, key=feed_order)
 
 
 def overview(*, as_of: dt.date | None = None) -> dict[str, Any]:
@@ -100,13 +100,13 @@ def feeds_summary() -> list[dict[str, Any]]:
 
 
 def etl_runs(*, feed: str | None = None, status: str | None = None) -> QuerySet[EtlRun]:
-    """ETL runs, newest first."""
+    """ETL runs, newest first (the model's order)."""
     runs = EtlRun.objects.all()
     if feed:
         runs = runs.filter(feed=feed)
     if status:
         runs = runs.filter(status=status)
-    return runs.order_by("-started_at", "-id")
+    return runs
 
 
 # The version is read before every cached answer, and that query was most of a warm request's cost. Each

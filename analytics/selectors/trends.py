@@ -11,7 +11,7 @@ from django.db.models import Max
 from analytics.selectors.envelope import Envelope, Row, envelope, history_too_short, no_data, resolve_day
 from snapshots.models import Snapshot, SnapshotDay
 
-# The two comparison windows, in days: weekly and monthly. Every control and answer reads them here.
+# The two comparison windows, in days: weekly and monthly.
 WEEKLY, MONTHLY = 7, 30
 WINDOWS = (WEEKLY, MONTHLY)
 WINDOW_LABELS = {WEEKLY: "Weekly (7 days)", MONTHLY: "Monthly (30 days)"}

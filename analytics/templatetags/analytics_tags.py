@@ -38,14 +38,11 @@ def no_data(envelope: dict[str, Any]) -> bool:
     return bool(short and short["have_days"] == 0)
 
 
-@register.simple_tag
-def empty_message(envelope: dict[str, Any], what: str = "This list") -> str:
+def empty_message(envelope: dict[str, Any], what: str) -> str:
     """What an empty list means and what to do about it ("" when there are rows)."""
     if envelope.get("results"):
         return ""
     short = envelope.get("insufficient_history")
-    if short and short["have_days"] == 0:
-        return "No data yet."
     if short:
         days = short["available_in_days"]
         return (

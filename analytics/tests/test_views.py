@@ -41,7 +41,7 @@ def test_dashboard_renders_overview_top_ten_charts_and_trending(client):
     assert "▼" in html
     assert 'href="/anime/1000/"' in html
     data = page_data(response, "dashboard-data")
-    assert set(data) == {"top", "genres", "seasons", "season_years", "api"}
+    assert set(data) == {"top", "genres", "seasons", "season_years", "api", "top_table_url", "top_rows"}
     assert data["api"]["genres"] == "/api/v1/genres"
 
 
@@ -101,6 +101,18 @@ def test_trending_tables_are_one_fragment_the_page_script_swaps_in(client):
     assert 'id="trending-tables"' in fragment
     # The page holds exactly the markup the fragment sends: the tables are drawn in one place.
     assert fragment.strip() in page
+
+
+def test_the_top_ten_table_is_one_fragment_the_dashboard_script_swaps_in(client):
+    seed_history()
+    dashboard = client.get("/").content.decode()
+    fragment = client.get("/top-table/").content.decode()
+    assert "<html" not in fragment
+    assert "Top 10 by score" in fragment
+    assert fragment.strip() in dashboard
+    # Another feed, and an unknown one that falls back to the default.
+    assert client.get("/top-table/", {"feed": "airing"}).status_code == 200
+    assert client.get("/top-table/", {"feed": "nope"}).content.decode() == fragment
 
 
 def test_trending_page_replays_a_past_day(client):

@@ -20,7 +20,6 @@
     var node = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (key) {
       if (key === "text") node.textContent = attrs[key];
-      else if (key === "html") node.innerHTML = attrs[key];
       else if (attrs[key] !== null && attrs[key] !== undefined && attrs[key] !== false) node.setAttribute(key, attrs[key]);
     });
     (children || []).forEach(function (child) {
@@ -40,6 +39,18 @@
     return fetch(full, { headers: { Accept: "application/json" } }).then(function (response) {
       if (!response.ok) throw new Error("The API answered " + response.status + " for " + full);
       return response.json();
+    });
+  };
+
+  /* GET a server-rendered fragment (our own markup) as a DocumentFragment to take elements from. */
+  AD.getHTML = function (url, params) {
+    return fetch(url + "?" + new URLSearchParams(params), { headers: { Accept: "text/html" } }).then(function (response) {
+      if (!response.ok) throw new Error("The server answered " + response.status + " for " + url);
+      return response.text();
+    }).then(function (html) {
+      var template = document.createElement("template");
+      template.innerHTML = html;
+      return template.content;
     });
   };
 
@@ -64,8 +75,7 @@
   };
 
   function num(content) {
-    if (content === null || content === undefined) content = "–";
-    return AD.el("td", { class: "num" }, [content instanceof Node ? content : String(content)]);
+    return AD.el("td", { class: "num", text: content === null || content === undefined ? "–" : String(content) });
   }
 
   /* A plain data table (the visible alternative to a chart). */
@@ -104,7 +114,7 @@
   };
 
   /* Tabs: click or arrow keys move the selection; only the selected tab is in the tab order. */
-  AD.tabs = function (tablist, onSelect) {
+  AD.tabs = function (tablist) {
     var tabs = Array.prototype.slice.call(tablist.querySelectorAll('[role="tab"]'));
     function select(tab, focus) {
       tabs.forEach(function (other) {
@@ -114,7 +124,6 @@
         document.getElementById(other.getAttribute("aria-controls")).hidden = !selected;
       });
       if (focus) tab.focus();
-      if (onSelect) onSelect(tab);
     }
     tabs.forEach(function (tab, i) {
       tab.addEventListener("click", function () { select(tab, false); });

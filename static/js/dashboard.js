@@ -52,26 +52,6 @@
     }, rows.length
       ? "Bar chart of the top " + rows.length + " titles by score, from " + rows[0].title + " (" + rows[0].score + "); the table below lists the same data."
       : "Empty chart: no titles in this snapshot.");
-    var box = $("top-table");
-    if (!rows.length) {
-      AD.replace(box, AD.emptyState(AD.isNoData(env) ? null : "No titles in this snapshot."));
-      return;
-    }
-    var table = AD.table("Top 10 by score", ["#", "Title", "Type", "Score", "Rank", "Members"], []);
-    var body = table.querySelector("tbody");
-    table.querySelectorAll("thead th")[1].className = "";
-    table.querySelectorAll("thead th")[2].className = "";
-    rows.forEach(function (r, i) {
-      body.append(AD.el("tr", {}, [
-        AD.el("td", { class: "num", text: String(i + 1) }),
-        AD.el("td", {}, [AD.el("a", { href: AD.animeUrl(r.mal_id), text: r.title })]),
-        AD.el("td", { text: r.type || "–" }),
-        AD.el("td", { class: "num", text: AD.number(r.score) }),
-        AD.el("td", { class: "num", text: AD.number(r.rank) }),
-        AD.el("td", { class: "num", text: AD.number(r.members, 0) }),
-      ]));
-    });
-    AD.replace(box, AD.el("div", { class: "table-wrap" }, [table]));
   }
 
   /* Genres */
@@ -210,8 +190,13 @@
     if (!window.Chart) return;
     drawTop(data.top);
     $("top-feed").addEventListener("change", function () {
-      AD.getJSON(data.api["top-rated"], { feed: $("top-feed").value, limit: 10 }).then(drawTop)
+      var feed = $("top-feed").value;
+      // The chart is drawn here from the JSON answer; the table is the server's own markup.
+      AD.getJSON(data.api["top-rated"], { feed: feed, limit: data.top_rows }).then(drawTop)
         .catch(function (error) { AD.failed($("top-table"), error); });
+      AD.getHTML(data.top_table_url, { feed: feed }).then(function (fragment) {
+        $("top-table").replaceChildren(fragment);
+      }).catch(function (error) { AD.failed($("top-table"), error); });
     });
 
     genre.env = data.genres;

@@ -13,17 +13,11 @@
   function load(form, url) {
     var params = query(form);
     form.setAttribute("aria-busy", "true");
-    fetch(url + "?" + params, { headers: { Accept: "text/html" } }).then(function (response) {
-      if (!response.ok) throw new Error("The server answered " + response.status);
-      return response.text();
-    }).then(function (html) {
-      var fresh = document.createElement("template");
-      fresh.innerHTML = html;
+    AD.getHTML(url, params).then(function (fresh) {
+      var meta = document.getElementById("trending-meta");
       // The meta line stays the same element, so screen readers announce its new text.
-      document.getElementById("trending-meta").replaceChildren.apply(
-        document.getElementById("trending-meta"), Array.from(fresh.content.getElementById("trending-meta").childNodes)
-      );
-      document.getElementById("trending-tables").replaceWith(fresh.content.getElementById("trending-tables"));
+      meta.replaceChildren.apply(meta, Array.from(fresh.getElementById("trending-meta").childNodes));
+      document.getElementById("trending-tables").replaceWith(fresh.getElementById("trending-tables"));
       form.querySelectorAll(".error").forEach(function (node) { node.remove(); });
       history.replaceState(null, "", "?" + params);
     }).catch(function (error) {

@@ -6,6 +6,7 @@ import argparse
 from datetime import date
 from typing import Any, NoReturn
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
@@ -13,6 +14,7 @@ from tqdm import tqdm
 from snapshots import selectors, services
 from snapshots.feeds import FEEDS
 from snapshots.models import EtlRun
+from snapshots.validation import FIRST_YEAR
 
 
 def day_argument(value: str) -> date:
@@ -66,8 +68,16 @@ class Command(BaseCommand):
         validate.add_argument("--feed", choices=list(FEEDS), help="Only this feed (default: all).")
 
         prune = commands.add_parser("prune", help="Delete old raw pages and run logs.")
-        prune.add_argument("--raw-days", type=_positive, help="Keep raw pages this many days (default 90).")
-        prune.add_argument("--log-days", type=_positive, help="Keep runs this many days (default 365).")
+        prune.add_argument(
+            "--raw-days",
+            type=_positive,
+            help=f"Keep raw pages this many days (default: RAW_RETENTION_DAYS, now {settings.RAW_RETENTION_DAYS}).",
+        )
+        prune.add_argument(
+            "--log-days",
+            type=_positive,
+            help=f"Keep runs this many days (default: LOG_RETENTION_DAYS, now {settings.LOG_RETENTION_DAYS}).",
+        )
 
         backfill = commands.add_parser("backfill-seasons", help="Load every season's titles since a year.")
         backfill.add_argument("--from", dest="from_year", type=int, required=True, help="First year, e.g. 2015.")
@@ -132,8 +142,8 @@ class Command(BaseCommand):
     def handle_backfill_seasons(self, *, from_year: int, to_year: int | None, **_: Any) -> None:
         this_year = timezone.now().year
         to_year = to_year or this_year
-        if not 1917 <= from_year <= to_year <= this_year + 1:
-            raise CommandError(f"--from and --to must be years with 1917 <= from <= to <= {this_year + 1}.")
+        if not FIRST_YEAR <= from_year <= to_year <= this_year + 1:
+            raise CommandError(f"--from and --to must be years with {FIRST_YEAR} <= from <= to <= {this_year + 1}.")
         runs = services.seasons_backfill(from_year=from_year, to_year=to_year)
         loaded = sum(run.items_loaded for run in runs)
         failed = [run.feed for run in runs if run.status == EtlRun.Status.FAILED]
