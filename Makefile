@@ -19,10 +19,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 # Embedded default: SQLite file, local-memory cache, no broker. Seeds 90 simulated days on first
-# run (the real ETL against the built-in fake Jikan), then serves http://127.0.0.1:8000/.
+# run (the real ETL against the built-in fake Jikan) and, on a later day, the days missing up to
+# today, then serves http://127.0.0.1:8000/.
 demo: install
 	DEBUG=1 $(PY) manage.py migrate --noinput
-	DEBUG=1 LOG_LEVEL=WARNING $(PY) manage.py seed_demo --days 90 --if-empty
+	DEBUG=1 LOG_LEVEL=WARNING $(PY) manage.py seed_demo --days 90 --top-up
 	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 
 lint: install

@@ -13,12 +13,14 @@ class AnalyticsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from snapshots.models import EtlRun
+        from snapshots.models import DataEdit, EtlRun
         from snapshots.signals import snapshot_committed
 
-        # Cached answers are keyed by the data version: a run saved, deleted or committed moves it.
+        # Cached answers are keyed by the data version: a run saved, deleted or committed, or a hand
+        # edit of the history recorded, moves it.
         post_save.connect(_run_changed, sender=EtlRun, dispatch_uid="analytics-data-version-save")
         post_delete.connect(_run_changed, sender=EtlRun, dispatch_uid="analytics-data-version-delete")
+        post_save.connect(_run_changed, sender=DataEdit, dispatch_uid="analytics-data-version-edit")
         snapshot_committed.connect(_run_changed, dispatch_uid="analytics-data-version-commit")
 
 

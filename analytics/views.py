@@ -1,6 +1,6 @@
 """Server-rendered pages. Each view parses its query, takes its data from the API's own endpoints where the
 API has them (the same defaults, the same cache entries) or from selectors, and renders one template; the
-data a page's script draws goes out once, through `json_script`."""
+data a page's script draws goes out once, through `json_script`. Pages take GET and HEAD only."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 from rest_framework.utils.encoders import JSONEncoder
 
 from analytics import selectors
@@ -30,6 +33,7 @@ from analytics.api.trends import (
 from analytics.cache import cached
 from analytics.forms import FEED_CHOICES, SearchForm, TrendingForm
 from analytics.selectors.trends import MONTHLY, NEW_LOOKBACK_DAYS, NEW_RECENT_DAYS, WEEKLY, WINDOWS
+from analytics.templatetags.analytics_tags import RANK_LABELS
 from snapshots.feeds import DEFAULT_FEED, FEEDS
 from snapshots.models import Anime
 from snapshots.selectors import feed_statuses, next_scheduled_runs, recent_rejections, recent_runs
@@ -41,7 +45,13 @@ TOP_ROWS = 10
 # The status page lists this many runs; the API has them all.
 RECENT_RUNS = 20
 NEW_ENTRY_SPANS = {"new_recent_days": NEW_RECENT_DAYS, "new_lookback_days": NEW_LOOKBACK_DAYS}
-HISTORY_CHARTS = [("rank", "Rank (lower is better)"), ("score", "Score"), ("members", "Members")]
+# The title's own numbers (once per day), then its place in each feed.
+HISTORY_CHARTS = [
+    ("score", "Score"),
+    ("ranks", "MAL rank and popularity (lower is better)"),
+    ("audience", "Members and favorites"),
+    ("feeds", "Feed rank in each feed (lower is better)"),
+]
 TRENDING_TABLES: dict[str, type[AnalyticsApi]] = {
     "climbers": RankClimbersApi,
     "fallers": RankFallersApi,
@@ -49,6 +59,15 @@ TRENDING_TABLES: dict[str, type[AnalyticsApi]] = {
     "new_entries": NewEntriesApi,
     "streaks": TopStreaksApi,
 }
+
+
+def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page view: GET and HEAD only, any other method a 405.
+
+    A page changes nothing, so it needs no CSRF check, which would otherwise answer a POST with 403
+    before the method is looked at.
+    """
+    return csrf_exempt(require_safe(view))
 
 
 def _api_urls(*endpoints: type[AnalyticsApi]) -> dict[str, str]:
@@ -77,6 +96,7 @@ def cached_page(
     return HttpResponse(html)
 
 
+@page
 def dashboard(request: HttpRequest) -> HttpResponse:
     return cached_page(request, "dashboard-html", {}, "analytics/dashboard.html", _dashboard_context)
 
@@ -108,6 +128,7 @@ def _dashboard_context() -> dict[str, Any]:
     }
 
 
+@page
 def top_table(request: HttpRequest) -> HttpResponse:
     """The dashboard's top-10 table alone, for one feed: its script swaps it in when the feed changes."""
     feed = request.GET.get("feed")
@@ -121,23 +142,25 @@ def top_table(request: HttpRequest) -> HttpResponse:
     )
 
 
+@page
 def trending(request: HttpRequest) -> HttpResponse:
     form = TrendingForm.from_query(request.GET)
     params = form.params()
     if form.errors:
         # The page says what was wrong with the input: rendered for this request only.
         return render(request, "analytics/trending.html", _trending_context(form, params))
-    # The form echoes the values as typed, so they are part of the key (only the form's own fields).
-    query = {name: request.GET.getlist(name) for name in form.fields if name in request.GET}
+    # A valid query is drawn from its values, not from how they were typed ("2024-05-01 " or a repeated
+    # parameter), so the page is cached under the values alone: junk cannot add entries.
     return cached_page(
         request,
         "trending-html",
-        {**params, "query": query},
+        params,
         "analytics/trending.html",
-        lambda: _trending_context(form, params),
+        lambda: _trending_context(TrendingForm(initial=params), params),
     )
 
 
+@page
 def trending_tables(request: HttpRequest) -> HttpResponse:
     """The tables of /trending/ alone: its script swaps them in when a control changes."""
     params = TrendingForm.from_query(request.GET).params()
@@ -166,6 +189,7 @@ def _trending_tables(params: dict[str, Any]) -> dict[str, Any]:
     return {name: endpoint.answer(query) for name, endpoint in TRENDING_TABLES.items()}
 
 
+@page
 def anime_detail(request: HttpRequest, mal_id: int) -> HttpResponse:
     # An unknown id raises Http404 while computing, so nothing is cached for it.
     return cached_page(
@@ -180,27 +204,40 @@ def _anime_context(mal_id: int) -> dict[str, Any]:
         "anime": anime,
         "detail": AnimeDetailApi.answer({}, mal_id=mal_id),
         "history_feeds": list(history["feeds"]),
+        "history_rank_by": history["rank_by"],
         "charts": HISTORY_CHARTS,
-        "data": _as_json({"history": history, "api": reverse("api:anime-history", args=[mal_id])}),
+        "data": _as_json(
+            {"history": history, "api": reverse("api:anime-history", args=[mal_id]), "rank_labels": RANK_LABELS}
+        ),
     }
 
 
+@page
 def status(request: HttpRequest) -> HttpResponse:
     # Never cached: a run that is still going changes nothing the cache keys on.
     context = {
         "feeds": feed_statuses(),
         "runs": recent_runs(limit=RECENT_RUNS),
+        # Beat runs beside a broker only: without one (the embedded demo) the schedule never fires.
+        "scheduler": bool(settings.CELERY_BROKER_URL),
         "schedule": next_scheduled_runs(),
         "rejections": recent_rejections(limit=20),
     }
     return render(request, "analytics/status.html", context)
 
 
+@page
 def about(request: HttpRequest) -> HttpResponse:
-    context = {"feeds": FEEDS.values(), "windows": WINDOWS, **NEW_ENTRY_SPANS}
+    context = {
+        "feeds": FEEDS.values(),
+        "windows": WINDOWS,
+        "season_min_volume": settings.SEASON_MIN_VOLUME,
+        **NEW_ENTRY_SPANS,
+    }
     return render(request, "analytics/about.html", context)
 
 
+@page
 def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(data=request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""

@@ -7,8 +7,9 @@ import uuid
 from collections.abc import Callable
 
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
+from animedash.errors import database_unavailable
 from animedash.logging import log_context
 
 logger = logging.getLogger("animedash.request")
@@ -51,7 +52,7 @@ class RequestIdMiddleware:
 
 
 class DatabaseUnavailableMiddleware:
-    """Answer 503 with a JSON body when the database cannot be reached, never a 500 page."""
+    """Answer 503 when the database cannot be reached, never a 500: JSON for the API, a page for people."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -64,13 +65,5 @@ class DatabaseUnavailableMiddleware:
             isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
         ):
             logger.error("database unavailable: %s", exception)
-            return database_unavailable_response()
+            return database_unavailable(request)
         return None
-
-
-def database_unavailable_response() -> JsonResponse:
-    return JsonResponse(
-        {"detail": "The database is unavailable. Try again shortly.", "code": "database_unavailable"},
-        status=503,
-        headers={"Retry-After": "30"},
-    )

@@ -98,7 +98,7 @@ TEMPLATES = [
 
 # Database
 # Unset DATABASE_URL means the embedded SQLite file. django-prometheus wraps the engines so query
-# counts and latencies reach /metrics.
+# counts and latencies reach the metrics.
 _DB_ENGINES = {
     "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
     "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
@@ -180,8 +180,8 @@ STORAGES = {
 # Production (DEBUG off) is HTTPS-only; a TLS-terminating proxy must send X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-# Probes and scrapes come over plain HTTP from inside the cluster.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Probes come over plain HTTP from inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
@@ -235,6 +235,11 @@ REST_FRAMEWORK = {
     # Staff act through their admin session; no HTTP Basic (it would put passwords on every request).
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # An unknown ?format= is a 400 naming the formats, not DRF's 404; every error is JSON.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "analytics.api.renderers.FormatNegotiation",
+    "EXCEPTION_HANDLER": "analytics.api.renderers.exception_handler",
+    # A score is a number in every answer, as in the schema.
+    "COERCE_DECIMAL_TO_STRING": False,
     "DEFAULT_THROTTLE_CLASSES": ["analytics.api.throttling.AnonThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_RATE", "6000/min")},
     # Proxies in front of the app (1 behind one TLS proxy). 0 trusts no X-Forwarded-For: a client could
@@ -250,6 +255,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Metrics
+# Prometheus metrics are served on a port of their own, never by the public app (0: off). The web
+# process serves its own from animedash/wsgi.py; the Celery worker has CELERY_METRICS_PORT below.
+WEB_METRICS_PORT = env_int("WEB_METRICS_PORT", default=0, minimum=0, maximum=65535)
+WEB_METRICS_ADDR = env_str("WEB_METRICS_ADDR", "0.0.0.0")
 
 # Celery
 # Unset CELERY_BROKER_URL: tasks run in the calling process (the embedded demo needs no broker).
@@ -298,6 +309,10 @@ ETL_LOCK_TTL = env_int("ETL_LOCK_TTL", default=2 * 3600, minimum=10)
 # A task whose worker died is redelivered by the Redis broker after this long: only once the dead run's
 # lock has expired, so the redelivered run is not skipped.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": ETL_LOCK_TTL + 600}
+
+# Analytics
+# Seasonal trends hide seasons with fewer titles than this: the mean of one or two titles is no trend.
+SEASON_MIN_VOLUME = env_int("SEASON_MIN_VOLUME", default=3, minimum=1)
 
 # Logging
 # One JSON object per line; every line of a request carries its request id.

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -139,3 +140,17 @@ def start_celery_worker(
     # Gossip, mingle and heartbeats only slow a lone test worker's start.
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     return subprocess.Popen(command, cwd=ROOT, env=worker_env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+
+
+def admin_change_data(instance: Any, **changes: Any) -> dict[str, Any]:
+    """What the admin's change form of `instance` posts when saved with `changes`: its own form's values."""
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.user = get_user_model()(is_active=True, is_staff=True, is_superuser=True)
+    form = admin.site._registry[type(instance)].get_form(request, instance)(instance=instance)
+    data = {name: form[name].value() for name in form.fields}
+    data.update(changes)
+    return {name: "" if value is None else value for name, value in data.items()}

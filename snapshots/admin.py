@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from snapshots.models import Anime, EtlRun, Genre, RawPage, Rejection, Snapshot, SnapshotDay, Studio
+from snapshots import services
+from snapshots.models import Anime, DataEdit, EtlRun, Genre, RawPage, Rejection, Snapshot, SnapshotDay, Studio
 
 
 class ReadOnlyAdminMixin:
@@ -18,6 +20,29 @@ class ReadOnlyAdminMixin:
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class RecordsEditsMixin:
+    """Saves and deletes here change what pages and the API show: each is recorded as a DataEdit (in
+    the admin's transaction), which moves the data version, so every process drops its cached answers."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
+        services.data_edit_create(what=f"{'changed' if change else 'added'} {_name(obj)} {obj.pk}: {obj}")
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        what = f"deleted {_name(obj)} {obj.pk}: {obj}"
+        super().delete_model(request, obj)  # type: ignore[misc]
+        services.data_edit_create(what=what)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        what = f"deleted {queryset.count()} {queryset.model._meta.model_name}(s)"
+        super().delete_queryset(request, queryset)  # type: ignore[misc]
+        services.data_edit_create(what=what)
+
+
+def _name(obj: Model) -> str:
+    return obj._meta.model_name or type(obj).__name__
 
 
 class RejectionInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -95,16 +120,16 @@ class RawPageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Anime)
-class AnimeAdmin(admin.ModelAdmin):
+class AnimeAdmin(RecordsEditsMixin, admin.ModelAdmin):
     list_display = ["mal_id", "title", "type", "year", "season", "score", "rank", "popularity", "members", "last_seen"]
     list_filter = ["type", "status", "season", "airing", "genres__kind", "genres"]
-    search_fields = ["title", "title_english", "title_japanese", "=mal_id"]
+    search_fields = ["title", "title_english", "title_japanese", "search_text", "=mal_id"]
     filter_horizontal = ["genres", "studios"]
     readonly_fields = ["first_seen", "last_seen"]
 
 
 @admin.register(Snapshot)
-class SnapshotAdmin(admin.ModelAdmin):
+class SnapshotAdmin(RecordsEditsMixin, admin.ModelAdmin):
     list_display = ["taken_on", "feed", "position", "anime", "rank", "score", "members", "run"]
     list_filter = ["feed", "taken_on"]
     search_fields = ["anime__title", "=anime__mal_id"]
@@ -122,13 +147,24 @@ class SnapshotDayAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Genre)
-class GenreAdmin(admin.ModelAdmin):
+class GenreAdmin(RecordsEditsMixin, admin.ModelAdmin):
     list_display = ["mal_id", "name", "kind"]
     list_filter = ["kind"]
     search_fields = ["name"]
 
 
 @admin.register(Studio)
-class StudioAdmin(admin.ModelAdmin):
+class StudioAdmin(RecordsEditsMixin, admin.ModelAdmin):
     list_display = ["mal_id", "name"]
     search_fields = ["name"]
+
+
+@admin.register(DataEdit)
+class DataEditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["edited_at", "what"]
+    search_fields = ["what"]
+    date_hierarchy = "edited_at"
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # The data version counts these rows: a deleted one could bring back an older version's answers.
+        return False

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from django.conf import settings
+
+# The Snapshot fields a feed can rank by: MAL's rank by score, MAL's rank by members, the place in the list.
+RankBy = Literal["rank", "popularity", "position"]
 
 
 @dataclass(frozen=True)
@@ -14,6 +18,9 @@ class Feed:
     description: str
     default_pages: int | None  # None: every page Jikan has
     params: dict[str, str] = field(default_factory=dict)
+    # The feed rank: the Snapshot field the feed ranks by, which its trends (climbers, fallers, new
+    # entries, streaks) compare. MAL's score rank is a fact of the title, the yardstick of `top` only.
+    rank_by: RankBy = "position"
 
     @property
     def pages(self) -> int | None:
@@ -24,10 +31,10 @@ class Feed:
 FEEDS: dict[str, Feed] = {
     feed.name: feed
     for feed in [
-        Feed("top", "/top/anime", "MAL rank by score", 4),
+        Feed("top", "/top/anime", "MAL rank by score", 4, rank_by="rank"),
         Feed("airing", "/top/anime", "top currently airing", 2, {"filter": "airing"}),
         Feed("upcoming", "/top/anime", "most awaited, by members", 2, {"filter": "upcoming"}),
-        Feed("popular", "/top/anime", "most members", 4, {"filter": "bypopularity"}),
+        Feed("popular", "/top/anime", "most members", 4, {"filter": "bypopularity"}, rank_by="popularity"),
         Feed("movies", "/top/anime", "top movies", 2, {"type": "movie"}),
         Feed("season", "/seasons/now", "this season, by members", None),
     ]
@@ -46,6 +53,11 @@ def feed_order(name: str) -> tuple[int, str]:
     (a feed no longer declared) after them, by name."""
     names = list(FEEDS)
     return (names.index(name) if name in FEEDS else len(names), name)
+
+
+def rank_by(name: str) -> RankBy:
+    """The feed rank of a feed name; a feed found in the data but no longer declared has its position."""
+    return FEEDS[name].rank_by if name in FEEDS else "position"
 
 
 def get_feed(name: str) -> Feed:

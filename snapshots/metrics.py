@@ -14,9 +14,10 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from animedash.metrics import metrics_serve
 from snapshots.feeds import FEEDS
 from snapshots.models import EtlRun
 from snapshots.selectors import feed_statuses
@@ -95,8 +96,12 @@ class EtlFactsCollector:
 
     @staticmethod
     def _failures_since_success(feed: str) -> int:
-        # Skipped runs (another run held the lock) neither succeed nor fail.
-        recent = EtlRun.objects.filter(feed=feed).exclude(status=EtlRun.Status.SKIPPED).order_by("-started_at", "-id")
+        # Skipped runs (another run held the lock) and queued ones (not started) neither succeed nor fail.
+        recent = (
+            EtlRun.objects.filter(feed=feed)
+            .exclude(status__in=(EtlRun.Status.SKIPPED, EtlRun.Status.QUEUED))
+            .order_by("-started_at", "-id")
+        )
         count = 0
         for status in recent.values_list("status", flat=True)[:50]:
             if status != EtlRun.Status.FAILED:
@@ -113,5 +118,4 @@ def serve_worker_metrics(**kwargs: Any) -> None:
     """
     from snapshots import jikan  # noqa: F401  (registers the Jikan metrics before the first task)
 
-    if settings.CELERY_METRICS_PORT:
-        start_http_server(settings.CELERY_METRICS_PORT, addr=settings.CELERY_METRICS_ADDR)
+    metrics_serve(port=settings.CELERY_METRICS_PORT, addr=settings.CELERY_METRICS_ADDR)

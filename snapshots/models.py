@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
+
+from snapshots.search import search_text
 
 
 class Genre(models.Model):
@@ -41,6 +45,10 @@ class Anime(models.Model):
     title = models.CharField(max_length=500)
     title_english = models.CharField(max_length=500, blank=True)
     title_japanese = models.CharField(max_length=500, blank=True)
+    # Every name Jikan gives the title (`titles[]`), in its order: [{"type": "Synonym", "title": "FMA"}, ...].
+    titles = models.JSONField(default=list, blank=True)
+    # All the names above, normalised for search (snapshots.search). Derived, so never edited by hand.
+    search_text = models.TextField(blank=True, editable=False)
     # Jikan's enums are not closed ("CM", "PV", "TV Special"...): kept as text, never rejected.
     type = models.CharField(max_length=32, blank=True)
     source = models.CharField(max_length=64, blank=True)
@@ -76,12 +84,28 @@ class Anime(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The ETL writes search_text in SQL with the titles; this keeps it true for the admin's edits.
+        self.search_text = search_text(
+            [self.title, self.title_english, self.title_japanese, *_variant_names(self.titles)]
+        )
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "search_text"}
+        super().save(*args, **kwargs)
+
+
+def _variant_names(titles: Any) -> list[str]:
+    # Edited by hand in the admin, the JSON may hold any shape: only {"title": "..."} entries count.
+    entries = titles if isinstance(titles, list) else []
+    return [e["title"] for e in entries if isinstance(e, dict) and isinstance(e.get("title"), str)]
+
 
 # What Jikan tells about a title (all but its id): written by the ETL, shown by the read side.
 ANIME_FACT_FIELDS = (
     "title",
     "title_english",
     "title_japanese",
+    "titles",
     "type",
     "source",
     "episodes",
@@ -118,6 +142,8 @@ class EtlRun(models.Model):
         PARTIAL = "partial", "Partial"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
+        # Started from the API: waiting for a worker, which then runs this very row.
+        QUEUED = "queued", "Queued"
 
     # The runs that committed their day (a partial run loaded all but its rejected items).
     OK_STATUSES = (Status.SUCCESS, Status.PARTIAL)
@@ -136,7 +162,10 @@ class EtlRun(models.Model):
     items_duplicate = models.PositiveIntegerField(default=0)
     items_loaded = models.PositiveIntegerField(default=0)
     items_rejected = models.PositiveIntegerField(default=0)
+    # The full text (hosts, URLs, database messages) is for staff, in the admin and `etl logs`; public
+    # pages and the API show only `public_error`, the kind of failure in words.
     error = models.TextField(blank=True)
+    public_error = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -240,3 +269,20 @@ class Rejection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mal_id}: {self.field} {self.reason}"
+
+
+class DataEdit(models.Model):
+    """A change to the history made outside a run: an admin save or delete, a day removed by hand.
+
+    The read side's data version counts these as it counts runs, so every process drops its cached
+    answers at once, whatever changed.
+    """
+
+    edited_at = models.DateTimeField(auto_now_add=True)
+    what = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.edited_at:%Y-%m-%d %H:%M} {self.what}"

@@ -8,13 +8,13 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypedDict
 
-from django.db.models import F, Max, QuerySet, Window
+from django.db.models import Exists, F, Max, OuterRef, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from snapshots.feeds import FEEDS
-from snapshots.models import EtlRun, Rejection, Snapshot
+from snapshots.models import EtlRun, RawPage, Rejection, Snapshot, SnapshotDay
 
 # A feed is stale when its last successful run finished longer ago than this (or never): the one rule
 # behind the warnings of /status/, the dashboard and `etl status`.
@@ -100,6 +100,37 @@ def snapshot_problems(*, feed: str, taken_on: date) -> list[str]:
         if len(rows) < before * 0.9:
             problems.append(f"{feed}: {len(rows)} rows, down from {before} on {previous['taken_on']}")
     return problems
+
+
+def misdated_days(*, feed: str | None = None, taken_on: date | None = None) -> list[str]:
+    """Days stored under a date their rows could not have been fetched on, each as a problem to report.
+
+    Jikan has no history, so a day is true only when its rows were fetched that day: a day whose run
+    started on another date, with no raw page of the feed and day fetched on the day itself, holds
+    another day's numbers (as an `etl run --date` of a past day once wrote). A day whose run is
+    gone (pruned) cannot be judged and is left out.
+    """
+    fetched_that_day = RawPage.objects.filter(
+        run__feed=OuterRef("feed"), run__taken_on=OuterRef("taken_on"), fetched_at__date=OuterRef("taken_on")
+    )
+    days = (
+        SnapshotDay.objects.filter(run__isnull=False)
+        .exclude(run__started_at__date=F("taken_on"))
+        .exclude(Exists(fetched_that_day))
+        .select_related("run")
+        .order_by("feed", "taken_on")
+    )
+    if feed:
+        days = days.filter(feed=feed)
+    if taken_on:
+        days = days.filter(taken_on=taken_on)
+    return [
+        f"{day.feed}: {day.taken_on} was written by run #{day.run_id}, started on {day.run.started_at.date()}, "
+        f"from no page fetched on {day.taken_on}; remove it with "
+        f"`manage.py etl delete-day --feed {day.feed} --date {day.taken_on}`"
+        for day in days
+        if day.run is not None
+    ]
 
 
 def recent_runs(*, limit: int = 20) -> list[EtlRun]:

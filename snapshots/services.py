@@ -1,8 +1,9 @@
-"""Every write of the ingestion side: the ETL of one feed for one day, backfills, pruning."""
+"""Every write of the ingestion side: the ETL of one feed for one day, backfills, pruning, hand edits."""
 
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from animedash.logging import log_context
 from snapshots import jikan, metrics
 from snapshots.feeds import MAX_PAGES, Feed, get_feed
 from snapshots.locks import feed_lock
-from snapshots.models import EtlRun, RawPage, Rejection, SnapshotDay
+from snapshots.models import DataEdit, EtlRun, RawPage, Rejection, Snapshot, SnapshotDay
 from snapshots.signals import snapshot_committed
 from snapshots.staging import Staging, rows_insert
 from snapshots.validation import SEASONS, AnimeRecord, ItemRejection, item_validate
@@ -33,6 +34,7 @@ ProgressCallback = Callable[[int, int | None], None]
 QUALITY_GATE = 0.5
 # The error of a run whose worker died (SIGKILL, OOM, lost node) before it could record its end.
 ABANDONED = "abandoned: the worker stopped before finishing"
+SKIPPED = "Another run of this feed is in progress."
 # Raw pages per insert (one commit each): few statements, and little to refetch after a crash.
 RAW_BATCH = 10
 # Pages fetched ahead of the one being stored and staged: enough to ride out a batch write.
@@ -42,6 +44,14 @@ RAW_PAGE_COLUMNS = ("run_id", "page", "url", "http_status", "fetched_at", "body"
 
 class QualityGateFailed(Exception):
     pass
+
+
+class DayRefused(Exception):
+    """A day the ETL cannot write truthfully, or cannot touch now; the text says why and what to do."""
+
+
+class QueueUnavailable(Exception):
+    """No broker is configured: a queued task would run in the caller's own process."""
 
 
 @dataclass
@@ -59,15 +69,76 @@ def feed_snapshot(
     trigger: str = EtlRun.Trigger.CLI,
     pages: int | None = None,
     fresh: bool = False,
+    stored_only: bool = False,
     on_page: ProgressCallback | None = None,
+    queued_id: int | None = None,
 ) -> EtlRun:
     """Snapshot one feed for one day: extract from Jikan, validate, load. Safe to rerun.
 
     A rerun of the same day reuses the raw pages already stored (no Jikan request) unless `fresh`,
     and replaces the day's rows. A failed run leaves the previous state of the day untouched.
+    `queued_id` is the run `feed_snapshot_queue` recorded: this run carries on in that row.
+    `stored_only` replays the pages that runs of the day stored that day and asks Jikan nothing: the
+    only truthful run of a past day (see `day_is_replay`).
     """
     spec = get_feed(feed)
-    return _run(spec, taken_on=taken_on, trigger=trigger, pages=pages or spec.pages, fresh=fresh, on_page=on_page)
+    return _run(
+        spec,
+        taken_on=taken_on,
+        trigger=trigger,
+        pages=pages or spec.pages,
+        fresh=fresh,
+        stored_only=stored_only,
+        on_page=on_page,
+        queued_id=queued_id,
+    )
+
+
+def day_is_replay(*, feeds: list[str], taken_on: date, fresh: bool = False) -> bool:
+    """Whether runs of `feeds` for `taken_on` must replay stored pages (a past day) or may ask Jikan (today).
+
+    Jikan has no history: whatever it answers is today's numbers, so stored under another day they
+    would be invented history. A day to come is refused, and so is a past day unless every feed can
+    be resumed from the raw pages a run of that feed and day stored that day. Raises DayRefused.
+    """
+    today = timezone.now().date()
+    if taken_on > today:
+        raise DayRefused(f"{taken_on} is in the future (today is {today}, UTC): Jikan only has today's numbers.")
+    if taken_on == today:
+        return False
+    if fresh:
+        raise DayRefused(
+            f"--fresh would store Jikan's numbers of today under {taken_on}; a past day can only be resumed "
+            "from the pages stored that day."
+        )
+    missing = [feed for feed in feeds if not _stored_pages(feed, taken_on, started_that_day=True)]
+    if missing:
+        raise DayRefused(
+            f"No raw pages of {', '.join(missing)} stored on {taken_on}: Jikan has no history (it answers "
+            "today's numbers), so a past day can only be resumed from the pages a run stored that day. "
+            "Omit --date to snapshot today."
+        )
+    return True
+
+
+def feed_snapshot_queue(*, feed: str, trigger: str = EtlRun.Trigger.API) -> EtlRun:
+    """Record a run of the feed as queued and hand it to a worker once the transaction commits.
+
+    The caller (a web request) never runs the ETL: without a broker Celery would run the task right
+    here, so that raises QueueUnavailable instead.
+    """
+    from snapshots.tasks import feed_snapshot as feed_snapshot_task
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        raise QueueUnavailable(
+            f"No task queue is configured (CELERY_BROKER_URL is unset), so a run cannot be queued: "
+            f"run it with `python manage.py etl run --feed {feed}`."
+        )
+    run = EtlRun.objects.create(
+        feed=get_feed(feed).name, taken_on=timezone.now().date(), trigger=trigger, status=EtlRun.Status.QUEUED
+    )
+    transaction.on_commit(lambda: feed_snapshot_task.delay(run.feed, trigger, run.pk))
+    return run
 
 
 def seasons_backfill(
@@ -97,35 +168,64 @@ def _run(
     pages: int | None,
     fresh: bool,
     on_page: ProgressCallback | None,
+    stored_only: bool = False,
     snapshot: bool = True,
+    queued_id: int | None = None,
 ) -> EtlRun:
-    run = EtlRun.objects.create(feed=spec.name, taken_on=taken_on, trigger=trigger)
+    run = _run_open(spec, taken_on=taken_on, trigger=trigger, queued_id=queued_id)
     with log_context(run_id=run.pk, feed=spec.name), feed_lock(spec.name) as held:
         if not held:
-            return _finish(run, EtlRun.Status.SKIPPED, error="Another run of this feed is in progress.")
+            return _finish(run, EtlRun.Status.SKIPPED, error=SKIPPED, public_error=SKIPPED)
         runs_abandon(feed=spec.name)
         logger.info("run started: %s for %s", spec.name, taken_on)
         stats = jikan.RequestStats()
         counts = LoadCounts()
         try:
             with Staging() as staging:
-                _extract_and_stage(run, spec, staging, counts, budget=pages, fresh=fresh, stats=stats, on_page=on_page)
+                _extract_and_stage(
+                    run,
+                    spec,
+                    staging,
+                    counts,
+                    budget=pages,
+                    fresh=fresh,
+                    stored_only=stored_only,
+                    stats=stats,
+                    on_page=on_page,
+                )
                 _load(run, staging, counts, snapshot=snapshot)
         except (jikan.JikanError, QualityGateFailed) as exc:
-            return _finish(run, EtlRun.Status.FAILED, stats=stats, counts=counts, error=str(exc))
+            return _finish(run, EtlRun.Status.FAILED, stats=stats, counts=counts, error=str(exc), failure=exc)
         except DatabaseError as exc:
             # The connection may be dead (database restarted, backend terminated): record the
             # failure on a fresh one. The load's transaction was rolled back, so no partial day.
             connection.close()
-            return _finish(run, EtlRun.Status.FAILED, stats=stats, counts=counts, error=f"Database error: {exc}")
+            error = f"Database error: {exc}"
+            return _finish(run, EtlRun.Status.FAILED, stats=stats, counts=counts, error=error, failure=exc)
         except BaseException as exc:
-            _finish(run, EtlRun.Status.FAILED, stats=stats, counts=counts, error=f"{exc.__class__.__name__}: {exc}")
+            error = f"{exc.__class__.__name__}: {exc}"
+            _finish(run, EtlRun.Status.FAILED, stats=stats, counts=counts, error=error, failure=exc)
             raise
         status = EtlRun.Status.PARTIAL if counts.rejections else EtlRun.Status.SUCCESS
         run = _finish(run, status, stats=stats, counts=counts)
     if snapshot:
         snapshot_committed.send(sender=EtlRun, run=run, feed=run.feed, taken_on=run.taken_on)
     return run
+
+
+def _run_open(spec: Feed, *, taken_on: date, trigger: str, queued_id: int | None) -> EtlRun:
+    """The run's row: the queued one `queued_id` names when it is still queued, else a new one.
+
+    One conditional UPDATE claims it, so a redelivered task cannot take it twice. A queued run's day
+    and start become the worker's, not the request's.
+    """
+    if queued_id is not None:
+        claimed = EtlRun.objects.filter(pk=queued_id, feed=spec.name, status=EtlRun.Status.QUEUED).update(
+            status=EtlRun.Status.RUNNING, taken_on=taken_on, started_at=timezone.now()
+        )
+        if claimed:
+            return EtlRun.objects.get(pk=queued_id)
+    return EtlRun.objects.create(feed=spec.name, taken_on=taken_on, trigger=trigger)
 
 
 def runs_abandon(*, feed: str) -> int:
@@ -138,7 +238,7 @@ def runs_abandon(*, feed: str) -> int:
     now = timezone.now()
     abandoned = EtlRun.objects.filter(
         feed=feed, status=EtlRun.Status.RUNNING, started_at__lt=now - timedelta(seconds=settings.ETL_LOCK_TTL)
-    ).update(status=EtlRun.Status.FAILED, error=ABANDONED, finished_at=now)
+    ).update(status=EtlRun.Status.FAILED, error=ABANDONED, public_error=ABANDONED, finished_at=now)
     if abandoned:
         logger.warning("%d abandoned run(s) of %s marked failed", abandoned, feed, extra={"abandoned": abandoned})
     return abandoned
@@ -151,7 +251,13 @@ def _finish(
     stats: jikan.RequestStats | None = None,
     counts: LoadCounts | None = None,
     error: str = "",
+    public_error: str = "",
+    failure: BaseException | None = None,
 ) -> EtlRun:
+    """Record the run's end. `error` is the full text, for staff; `public_error` (given a `failure`,
+    its kind in words) is what pages and the API show."""
+    if failure is not None:
+        public_error = _public_error(failure)
     if counts is not None:
         # Written after the load's transaction, so a failed run still records what it rejected.
         Rejection.objects.bulk_create(counts.rejections, batch_size=1000)
@@ -160,6 +266,7 @@ def _finish(
     if stats is not None:
         run.requests, run.retries, run.rate_limited = stats.requests, stats.retries, stats.rate_limited
     run.status, run.error, run.finished_at = status, error[:2000], timezone.now()
+    run.public_error = public_error
     run.save()
     metrics.record_run(run)
     log = logger.warning if status in (EtlRun.Status.FAILED, EtlRun.Status.SKIPPED) else logger.info
@@ -175,6 +282,27 @@ def _finish(
     return run
 
 
+def _public_error(failure: BaseException) -> str:
+    """The kind of failure in words, for pages and the API: never a host, a URL or a database's text."""
+    if isinstance(failure, QualityGateFailed):
+        return str(failure)  # counts only
+    if isinstance(failure, jikan.CircuitOpen):
+        return "Jikan failed repeatedly; it is not called until it recovers (circuit breaker open)."
+    if isinstance(failure, jikan.JikanRateLimited):
+        return "Jikan kept answering 429 (rate limited)."
+    if isinstance(failure, jikan.JikanBadPayload):
+        return "Jikan kept sending unreadable pages."
+    if isinstance(failure, jikan.JikanUnavailable):
+        if failure.reason in ("timeout", "connection"):
+            return "Jikan did not answer in time." if failure.reason == "timeout" else "Could not connect to Jikan."
+        return f"Jikan was unavailable (HTTP {failure.status})." if failure.status else "Jikan was unavailable."
+    if isinstance(failure, jikan.JikanClientError):
+        return f"Jikan refused the request (HTTP {failure.status})."
+    if isinstance(failure, DatabaseError):
+        return "Database error; the day keeps its previous data."
+    return "Internal error; the day keeps its previous data."
+
+
 def _extract_and_stage(
     run: EtlRun,
     spec: Feed,
@@ -183,6 +311,7 @@ def _extract_and_stage(
     *,
     budget: int | None,
     fresh: bool,
+    stored_only: bool,
     stats: jikan.RequestStats,
     on_page: ProgressCallback | None,
 ) -> None:
@@ -191,11 +320,14 @@ def _extract_and_stage(
     Pages already stored for the same feed and day (by an earlier run that failed later, or a
     rerun) are reused instead of asking Jikan again, unless `fresh`. Fetched pages are stored as
     they come (committed in small batches), so a run that fails later leaves them for the next one.
+    `stored_only` stops before the first page not stored by a run that started on the day.
     """
-    stored = {} if fresh else _stored_pages(spec.name, run.taken_on)
+    stored = {} if fresh else _stored_pages(spec.name, run.taken_on, started_that_day=stored_only)
     pending: list[tuple[Any, ...]] = []  # RAW_PAGE_COLUMNS
     seen: set[int] = set()
     last_page = min(budget or MAX_PAGES, MAX_PAGES)
+    if stored_only:
+        last_page = min(last_page, next(n for n in itertools.count(1) if n not in stored) - 1)
     client = jikan.get_client()
     fetching: dict[int, Future[ValidatedPage]] = {}
     known_last = 1  # the highest page number known to exist
@@ -265,10 +397,17 @@ def _raw_pages_write(pending: list[tuple[Any, ...]]) -> None:
     pending.clear()
 
 
-def _stored_pages(feed: str, taken_on: date) -> dict[int, int]:
-    """The newest stored page of each number for a feed and day: {page: RawPage id}."""
+def _stored_pages(feed: str, taken_on: date, *, started_that_day: bool = False) -> dict[int, int]:
+    """The newest stored page of each number for a feed and day: {page: RawPage id}.
+
+    `started_that_day` keeps only the pages of runs that started on the day: a run that stored
+    another day's numbers under it is no source for it.
+    """
     newest: dict[int, int] = {}
-    pages = RawPage.objects.filter(run__feed=feed, run__taken_on=taken_on).order_by("page", "-fetched_at", "-id")
+    pages = RawPage.objects.filter(run__feed=feed, run__taken_on=taken_on)
+    if started_that_day:
+        pages = pages.filter(run__started_at__date=taken_on)
+    pages = pages.order_by("page", "-fetched_at", "-id")
     for page_id, number in pages.values_list("id", "page"):
         newest.setdefault(number, page_id)
     return newest
@@ -333,6 +472,34 @@ def anime_upsert(*, records: list[AnimeRecord], seen_on: date) -> None:
             staging.add(record)
         with transaction.atomic():
             staging.titles_merge(seen_on=seen_on)
+
+
+def data_edit_create(*, what: str) -> DataEdit:
+    """Record a change to the history made outside a run (the admin, `day_delete`): the data version moves."""
+    return DataEdit.objects.create(what=what[: DataEdit._meta.get_field("what").max_length])
+
+
+def day_delete(*, feed: str, taken_on: date) -> tuple[int, int]:
+    """Delete a feed's day: its snapshot rows, its SnapshotDay and its runs (with their raw pages and
+    rejections), in one transaction. Returns (snapshot rows, runs) deleted.
+
+    For a day stored under a date its numbers were not fetched on (`etl validate` finds them). Holds
+    the feed's lock, so no run of the feed writes meanwhile (DayRefused if one is running). The data
+    version moves, so no cached answer shows the day afterwards.
+    """
+    with feed_lock(feed) as held:
+        if not held:
+            raise DayRefused(f"A run of {feed} is in progress; delete the day once it has ended.")
+        with transaction.atomic():
+            rows, _ = Snapshot.objects.filter(feed=feed, taken_on=taken_on).delete()
+            SnapshotDay.objects.filter(feed=feed, taken_on=taken_on).delete()
+            runs = EtlRun.objects.filter(feed=feed, taken_on=taken_on)
+            run_count = runs.count()
+            runs.delete()
+            if rows or run_count:
+                data_edit_create(what=f"deleted the day {feed} {taken_on}")
+    logger.warning("deleted the day %s %s: %d rows, %d runs", feed, taken_on, rows, run_count)
+    return rows, run_count
 
 
 def etl_prune(*, raw_days: int | None = None, log_days: int | None = None) -> tuple[int, int]:

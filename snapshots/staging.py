@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import operator
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -23,14 +24,24 @@ from snapshots.models import ANIME_FACT_FIELDS, Anime, Genre, Snapshot, Studio
 from snapshots.validation import AnimeRecord
 
 TITLES, GENRE_LINKS, STUDIO_LINKS = "etl_stage_title", "etl_stage_genre", "etl_stage_studio"
-TITLE_COLUMNS = ("mal_id", *ANIME_FACT_FIELDS)
+# A title's facts and the search text derived from them (not in ANIME_FACT_FIELDS, which answers show).
+TITLE_FIELDS = (*ANIME_FACT_FIELDS, "search_text")
+TITLE_COLUMNS = ("mal_id", *TITLE_FIELDS)
 SNAPSHOT_FIELDS = ("rank", "popularity", "score", "scored_by", "members", "favorites")
 # Staged rows are sent in batches of this many titles: few statements, bounded memory.
 BATCH = 1000
 # Where COPY is missing, rows_insert sends this many rows per executemany: bounded memory for any number.
 INSERT_BATCH = 10_000
 
-_title_row = operator.attrgetter(*TITLE_COLUMNS)
+_title_values = operator.attrgetter(*TITLE_COLUMNS)
+_TITLES_AT = TITLE_COLUMNS.index("titles")
+
+
+def _title_row(record: AnimeRecord) -> list[Any]:
+    row = list(_title_values(record))
+    # A JSON column is staged as its text, which COPY and SQLite both read into the column's type.
+    row[_TITLES_AT] = json.dumps(row[_TITLES_AT], ensure_ascii=False)
+    return row
 
 
 class Staging:
@@ -106,8 +117,8 @@ class Staging:
             unique_fields=["mal_id"],
             update_fields=["name"],
         )
-        facts = ", ".join(_q(name) for name in ANIME_FACT_FIELDS)
-        updates = ", ".join(f"{_q(name)} = excluded.{_q(name)}" for name in ("last_seen", *ANIME_FACT_FIELDS))
+        facts = ", ".join(_q(name) for name in TITLE_FIELDS)
+        updates = ", ".join(f"{_q(name)} = excluded.{_q(name)}" for name in ("last_seen", *TITLE_FIELDS))
         # `WHERE true`: SQLite needs it to tell the upsert's ON CONFLICT from a join's ON.
         _execute(
             f"INSERT INTO {_q(Anime._meta.db_table)} (mal_id, first_seen, last_seen, {facts}) "

@@ -11,12 +11,12 @@ from animedash.logging import log_context
 
 # A run never outlives its feed's lock: another run could start beside it.
 @shared_task(bind=True, acks_late=True, time_limit=settings.ETL_LOCK_TTL, soft_time_limit=settings.ETL_LOCK_TTL - 5)
-def feed_snapshot(self, feed: str, trigger: str = "beat") -> int:
-    """Snapshot one feed for today (UTC). Returns the EtlRun id."""
+def feed_snapshot(self, feed: str, trigger: str = "beat", queued_id: int | None = None) -> int:
+    """Snapshot one feed for today (UTC), in the queued run `queued_id` when given. Returns the EtlRun id."""
     from snapshots import services  # imported here to keep worker start-up free of import cycles
 
     with log_context(task_id=self.request.id):
-        run = services.feed_snapshot(feed=feed, taken_on=timezone.now().date(), trigger=trigger)
+        run = services.feed_snapshot(feed=feed, taken_on=timezone.now().date(), trigger=trigger, queued_id=queued_id)
     return run.pk
 
 

@@ -7,19 +7,26 @@ members, so those become None. Enum-like strings are kept as they come (Jikan's 
 Text is cut to its column's max_length, and an integer outside its column's range (mal_ids, counts,
 year) rejects the item: both limits are read once, at import, from the model fields, so a change to
 a column changes the validation with it.
+
+Every name Jikan gives a title (`titles[]`) is kept for search. Links and images are kept only when
+they point at MyAnimeList (http or https, myanimelist.net or a subdomain): pages render them as links
+and images, so another host, `javascript:` or `data:` is dropped and the item kept without it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from snapshots.models import Anime, Genre, Rejection, Studio
+from snapshots.search import search_text
 
 SEASONS = ("winter", "spring", "summer", "fall")
 # Years a query may name: from the oldest surviving anime (1917) to a bound no schedule reaches.
@@ -29,6 +36,13 @@ GENRE_LISTS = {"genres": "genre", "explicit_genres": "explicit", "themes": "them
 ZERO_MEANS_UNKNOWN = {"rank", "popularity", "members"}
 COUNT_FIELDS = ("episodes", "scored_by", "rank", "popularity", "members", "favorites")
 _TWO_PLACES = Decimal("0.01")
+# A variant's type ("Default", "Synonym", "Japanese", "English", "French"...) is a short word. MAL lists a
+# handful of variants per title; the cap keeps one odd item from bloating its row.
+TITLE_TYPE_LENGTH, MAX_TITLE_VARIANTS = 32, 50
+MAL_HOST = "myanimelist.net"
+# The characters RFC 3986 allows in a URL, and letters of any script: no space, quote, `<` or backslash
+# (a browser reads `\` as `/`, so "https://evil.example\@myanimelist.net" would lead elsewhere).
+_URL_CHARACTERS = re.compile(r"[\w\-.~:/?#\[\]@!$&'()*+,;=%]+")
 INT_FIELDS = ("mal_id", "year", *COUNT_FIELDS)
 
 
@@ -87,6 +101,7 @@ class AnimeRecord:
     title: str
     title_english: str
     title_japanese: str
+    titles: tuple[dict[str, str], ...]  # every variant Jikan gives: {"type": "Synonym", "title": "FMA"}
     type: str
     source: str
     episodes: int | None
@@ -109,6 +124,12 @@ class AnimeRecord:
     favorites: int | None
     genres: tuple[tuple[int, str, str], ...]  # (mal_id, name, kind)
     studios: tuple[tuple[int, str], ...]  # (mal_id, name)
+
+    @property
+    def search_text(self) -> str:
+        """What a search matches: every name of the title, normalised (snapshots.search)."""
+        names = (self.title, self.title_english, self.title_japanese, *(v["title"] for v in self.titles))
+        return search_text(names)
 
 
 @dataclass(frozen=True)
@@ -158,6 +179,7 @@ def _record(raw: Any) -> AnimeRecord:
         title=title,
         title_english=_cut(raw.get("title_english"), "title_english"),
         title_japanese=_cut(raw.get("title_japanese"), "title_japanese"),
+        titles=title_variants(raw),
         type=_cut(raw.get("type"), "type"),
         source=_cut(raw.get("source"), "source"),
         status=_cut(raw.get("status"), "status"),
@@ -169,8 +191,8 @@ def _record(raw: Any) -> AnimeRecord:
         year=year,
         rating=_cut(raw.get("rating"), "rating"),
         synopsis=_text(raw.get("synopsis")),
-        image_url=_cut(_image_url(raw), "image_url"),
-        url=_cut(raw.get("url"), "url"),
+        image_url=_image_url(raw),
+        url=_mal_url(raw.get("url"), "url"),
         score=_score(raw.get("score")),
         genres=_genres(raw),
         studios=_studios(raw),
@@ -228,6 +250,29 @@ def _title(raw: dict[str, Any]) -> str:
     if not title:
         raise _Invalid("title", "missing", raw.get("title"))
     return title[: ANIME_TEXT_LENGTHS["title"]]
+
+
+def title_variants(raw: dict[str, Any]) -> tuple[dict[str, str], ...]:
+    """Every name of the title with its type, each once, in Jikan's order; malformed entries are skipped.
+
+    Early v4 payloads have no titles[]: their title, title_synonyms, title_japanese and title_english
+    stand in for it.
+    """
+    entries = raw.get("titles")
+    if not isinstance(entries, list):
+        synonyms = raw.get("title_synonyms")
+        entries = [
+            {"type": "Default", "title": raw.get("title")},
+            *({"type": "Synonym", "title": s} for s in (synonyms if isinstance(synonyms, list) else [])),
+            {"type": "Japanese", "title": raw.get("title_japanese")},
+            {"type": "English", "title": raw.get("title_english")},
+        ]
+    variants: dict[tuple[str, str], None] = {}
+    for entry in entries:
+        name = _text(entry.get("title"))[: ANIME_TEXT_LENGTHS["title"]] if isinstance(entry, dict) else ""
+        if name and len(variants) < MAX_TITLE_VARIANTS:
+            variants.setdefault((_text(entry.get("type"))[:TITLE_TYPE_LENGTH], name))
+    return tuple({"type": kind, "title": name} for kind, name in variants)
 
 
 def _count(raw: dict[str, Any], name: str) -> int | None:
@@ -314,10 +359,24 @@ def _studios(raw: dict[str, Any]) -> tuple[tuple[int, str], ...]:
 
 
 def _image_url(raw: dict[str, Any]) -> str:
+    """The largest image on MyAnimeList's hosts, JPEG first."""
     images = _dict(raw.get("images"))
     for fmt in ("jpg", "webp"):
         variants = _dict(images.get(fmt))
         for size in ("large_image_url", "image_url"):
-            if _text(variants.get(size)):
-                return _text(variants.get(size))
+            if url := _mal_url(variants.get(size), "image_url"):
+                return url
     return ""
+
+
+def _mal_url(value: Any, field: str) -> str:
+    """The URL when it is http(s) to MyAnimeList's hosts and fits its column whole, else ""."""
+    url = _text(value)
+    # A URL cut to fit would lead somewhere else: too long is dropped, not cut.
+    if len(url) > ANIME_TEXT_LENGTHS[field] or not _URL_CHARACTERS.fullmatch(url):
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or parts.username is not None or parts.password is not None:
+        return ""
+    return url if host == MAL_HOST or host.endswith(f".{MAL_HOST}") else ""

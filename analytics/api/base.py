@@ -13,13 +13,16 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from analytics.api.renderers import CSVRenderer
+from analytics.api.renderers import CSVRenderer, Table, columns, flatten
 from analytics.cache import cached
 from snapshots.feeds import DEFAULT_FEED, FEEDS
 
@@ -46,8 +49,8 @@ def top_field(*, default: int) -> serializers.IntegerField:
 
 
 def score_field(**kwargs: Any) -> serializers.DecimalField:
-    # A number in JSON (as the model's decimal), two decimals on the pages.
-    return serializers.DecimalField(max_digits=4, decimal_places=2, coerce_to_string=False, **kwargs)
+    # A number in JSON (COERCE_DECIMAL_TO_STRING is off), two decimals on the pages.
+    return serializers.DecimalField(max_digits=4, decimal_places=2, **kwargs)
 
 
 class FeedFilter(serializers.Serializer):
@@ -57,6 +60,14 @@ class FeedFilter(serializers.Serializer):
     as_of = serializers.DateField(
         default=None,
         help_text="Replay a past day (YYYY-MM-DD): the newest snapshot on or before it. Default: latest.",
+    )
+
+
+def rank_by_field() -> serializers.CharField:
+    return serializers.CharField(
+        help_text="The feed rank: the number this feed ranks by, which its trend rows' `rank`, `previous_rank`, "
+        "`change` and `best_rank` count in. `rank` (MAL's score rank, ties shared) for top, `popularity` for "
+        "popular, `position` (the place in the feed that day) for the others."
     )
 
 
@@ -70,6 +81,7 @@ class Envelope(serializers.Serializer):
     """The shared answer of every analytics list; a subclass declares its `results`."""
 
     feed = serializers.CharField()
+    rank_by = rank_by_field()
     as_of = serializers.DateField(allow_null=True)
     date = serializers.DateField(allow_null=True, help_text="D: the snapshot day answered.")
     baseline_date = serializers.DateField(allow_null=True, help_text="B: the day compared with, if any.")
@@ -100,27 +112,96 @@ class EndpointSchema(AutoSchema):
         own = getattr(self.view, "Filter", None) if self.method == "GET" else None
         return [*([own] if own and own().fields else []), *super().get_override_parameters()]
 
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        # An operation anyone may call says so (`security: []`); one a permission guards keeps the
+        # staff session it needs.
+        operation = super().get_operation(*args, **kwargs)
+        if operation is not None and all(isinstance(p, AllowAny) for p in self.view.get_permissions()):
+            operation["security"] = []
+        return operation
+
     def _doc(self) -> tuple[str, str]:
         summary, _, details = (inspect.getdoc(self.view) or "").partition("\n\n")
         return summary.rstrip("."), " ".join(details.split())
 
 
+def csv_table(answer: serializers.BaseSerializer, data: Any, *, rows: str = "results") -> Table:
+    """An answer as a CSV table, its columns from `answer` (an empty list keeps its header).
+
+    A list answer is a row per item. An answer with a `rows` list is a row per item, led by its envelope's
+    own fields (feed, rank_by, date, baseline_date) when it is one. A bundle of envelopes (trending) is a
+    row per item of each, led by a `list` column naming its envelope. Anything else is one row.
+    """
+    if isinstance(answer, serializers.ListSerializer):
+        return columns(answer.child), [flatten(item) for item in data]  # type: ignore[arg-type]
+    fields = answer.fields  # type: ignore[attr-defined]  # a Serializer, not a ListSerializer
+    if rows in fields:
+        shared = _envelope_fields(answer)
+        header = list(dict.fromkeys([*shared, *columns(fields[rows].child)]))
+        return header, [flatten({**{name: data[name] for name in shared}, **item}) for item in data[rows]]
+    blocks = {name: csv_table(field, data[name]) for name, field in fields.items() if isinstance(field, Envelope)}
+    if blocks:
+        header = ["list", *dict.fromkeys(column for block, _ in blocks.values() for column in block)]
+        return header, [{"list": name, **row} for name, (_, block_rows) in blocks.items() for row in block_rows]
+    return columns(answer), [flatten(data)]
+
+
+def _envelope_fields(answer: serializers.BaseSerializer) -> list[str]:
+    """The envelope's plain fields, which hold for each of its rows; `as_of` only echoes the query."""
+    if not isinstance(answer, Envelope):
+        return []
+    nested = (serializers.BaseSerializer, serializers.ListField, serializers.DictField)
+    return [name for name, field in answer.fields.items() if name != "as_of" and not isinstance(field, nested)]
+
+
+class KnownParametersMixin:
+    """A query parameter the endpoint does not take is a 400 naming it, never silently ignored.
+
+    The endpoint takes its `Filter`'s fields, `format`, and `page` and `page_size` when it pages.
+    """
+
+    Filter: type[serializers.Serializer]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        known = {*self.Filter().fields, api_settings.URL_FORMAT_OVERRIDE}
+        paginator = getattr(self, "paginator", None)
+        if paginator is not None:
+            known |= {paginator.page_query_param, paginator.page_size_query_param}
+        if unknown := sorted(set(request.query_params) - known):
+            takes = ", ".join(sorted(known))
+            raise ValidationError({name: [f"Unknown parameter; this endpoint takes: {takes}."] for name in unknown})
+
+
 class CsvExportMixin:
-    """`?format=csv` downloads the list as `animedash-<endpoint>.csv`; errors stay JSON."""
+    """`?format=csv` downloads the answer as a table (`csv_table`) in a file named after its feed, endpoint
+    and day, e.g. `animedash-top-climbers-2024-05-01.csv`."""
 
     renderer_classes = RENDERERS
     endpoint = ""
+    kwargs: dict[str, Any]  # the URL's arguments, set by the view
+
+    def csv_table(self, data: Any) -> Table:
+        # A page of a paged list: its rows, without the page's count and links.
+        return csv_table(self.get_serializer(many=True), data["results"])  # type: ignore[attr-defined]
+
+    def csv_filename(self, data: Any) -> str:
+        facts = data if isinstance(data, Mapping) else {}
+        parts = [facts.get("feed"), self.endpoint, *self.kwargs.values(), facts.get("date")]
+        return "-".join(["animedash", *(str(part) for part in parts if part)]) + ".csv"
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
-            if response.status_code >= 400:
+            # Only a GET's answer is a table, not OPTIONS' description or a POST's answer (errors are JSON
+            # anyway: see renderers.exception_handler).
+            if request.method not in ("GET", "HEAD"):
                 request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
             else:
-                response["Content-Disposition"] = f'attachment; filename="animedash-{self.endpoint}.csv"'
+                response["Content-Disposition"] = f'attachment; filename="{self.csv_filename(response.data)}"'
         return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
 
 
-class AnalyticsApi(CsvExportMixin, APIView):
+class AnalyticsApi(KnownParametersMixin, CsvExportMixin, APIView):
     """Parse the query with `Filter`, answer `compute(**filters)` shaped by `Output`, through the cache.
 
     `endpoint` is the URL name (`api:<endpoint>`) and the cache's name for the answer.
@@ -129,6 +210,7 @@ class AnalyticsApi(CsvExportMixin, APIView):
     Filter: type[serializers.Serializer] = FeedFilter
     Output: type[serializers.Serializer]
     many = False  # True when the answer is a list of `Output` rows
+    csv_rows = "results"  # the answer's list that is the CSV's rows
     compute: Callable[..., Any]
     schema = EndpointSchema()
 
@@ -147,6 +229,9 @@ class AnalyticsApi(CsvExportMixin, APIView):
 
     def get(self, request: Request, **path: Any) -> Response:
         return Response(self.answer(request.query_params, **path))
+
+    def csv_table(self, data: Any) -> Table:
+        return csv_table(self.get_serializer(), data, rows=self.csv_rows)
 
 
 class Pagination(PageNumberPagination):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers
@@ -12,14 +12,28 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analytics import selectors
-from analytics.api.base import AnalyticsApi, CsvExportMixin, EndpointSchema, Pagination, choice, score_field
+from analytics.api.base import (
+    AnalyticsApi,
+    CsvExportMixin,
+    EndpointSchema,
+    KnownParametersMixin,
+    Pagination,
+    choice,
+    score_field,
+)
+from analytics.api.renderers import Table, columns, flatten
 from analytics.cache import cached
 from snapshots.models import ANIME_FACT_FIELDS, Anime
 from snapshots.validation import FIRST_YEAR, LAST_YEAR, SEASONS
 
 
 class AnimeSearchFilter(serializers.Serializer):
-    q = serializers.CharField(max_length=200, required=False, help_text="Part of the original or English title.")
+    q = serializers.CharField(
+        max_length=200,
+        required=False,
+        help_text="Words of any of the title's names (original, English, Japanese, synonyms); case, accents and "
+        "punctuation are ignored.",
+    )
     genre = serializers.CharField(max_length=100, required=False, help_text="Genre name or id.")
     type = serializers.CharField(max_length=32, required=False)
     status = serializers.CharField(max_length=64, required=False, help_text="e.g. Currently Airing.")
@@ -46,7 +60,7 @@ class AnimeRowSerializer(serializers.ModelSerializer):
         ]
 
 
-class AnimeSearchApi(CsvExportMixin, ListAPIView):
+class AnimeSearchApi(KnownParametersMixin, CsvExportMixin, ListAPIView):
     """Search titles.
 
     Titles matching every given filter, most members first, a page at a time.
@@ -59,16 +73,35 @@ class AnimeSearchApi(CsvExportMixin, ListAPIView):
     schema = EndpointSchema()
 
     def get_queryset(self) -> Any:
+        return selectors.anime_search(**self._filters())
+
+    def _filters(self) -> dict[str, Any]:
         filters = AnimeSearchFilter(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        return selectors.anime_search(**filters.validated_data)
+        return dict(filters.validated_data)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        # Titles only change when a run commits, so a result page is cached under the data version.
-        # The page's next/previous links are absolute, so the host is part of the key.
-        params = {**request.query_params.dict(), "host": request.get_host()}
-        params.pop("format", None)
+        # Titles only change when a run commits, so a result page is cached under the data version, keyed by
+        # the validated query only (the same page asked in other spellings is one entry). The page's
+        # next/previous links are absolute and keep the format, so the host and the format are in the key.
+        paginator = cast(Pagination, self.paginator)
+        params = {
+            **self._filters(),
+            "page": _page_number(request.query_params.get(paginator.page_query_param) or "1"),
+            "page_size": paginator.get_page_size(request),
+            "format": request.accepted_renderer.format,
+            "host": request.get_host(),
+        }
         return Response(cached(self.endpoint, params, lambda: super(AnimeSearchApi, self).list(request).data))
+
+
+def _page_number(page: str) -> int | str:
+    """The page as Django's paginator reads it ("01" is page 1); any other text ("last", or a 404, which is
+    never cached) as it is."""
+    try:
+        return int(page)
+    except ValueError:
+        return page
 
 
 def _anime_or_404(mal_id: int) -> Anime:
@@ -93,7 +126,13 @@ class FeedPlace(serializers.Serializer):
     score = score_field(allow_null=True)
 
 
+class TitleVariant(serializers.Serializer):
+    type = serializers.CharField(help_text="Default, Synonym, Japanese, English, ... as Jikan names it.")
+    title = serializers.CharField()
+
+
 class AnimeDetailAnswer(serializers.ModelSerializer):
+    titles = TitleVariant(many=True, help_text="Every name Jikan gives the title.")
     genres = GenreRef(many=True)
     studios = NamedRef(many=True)
     feeds = FeedPlace(many=True, help_text="Its row on the latest day of each feed it is in.")
@@ -101,7 +140,6 @@ class AnimeDetailAnswer(serializers.ModelSerializer):
     class Meta:
         model = Anime
         fields = ["mal_id", *ANIME_FACT_FIELDS, "genres", "studios", "first_seen", "last_seen", "feeds"]
-        extra_kwargs = {"score": {"coerce_to_string": False}}
 
 
 def _detail(*, mal_id: int) -> dict[str, Any]:
@@ -126,24 +164,43 @@ class HistoryFilter(serializers.Serializer):
     as_of = serializers.DateField(required=False, help_text="End the series on this day.")
 
 
-class HistoryPoint(serializers.Serializer):
+class HistoryDay(serializers.Serializer):
     taken_on = serializers.DateField()
-    position = serializers.IntegerField()
-    rank = serializers.IntegerField(allow_null=True)
     score = score_field(allow_null=True)
+    rank = serializers.IntegerField(allow_null=True, help_text="MAL's rank by score.")
+    popularity = serializers.IntegerField(allow_null=True, help_text="MAL's rank by members.")
     members = serializers.IntegerField(allow_null=True)
-    popularity = serializers.IntegerField(allow_null=True)
     favorites = serializers.IntegerField(allow_null=True)
-    rank_change = serializers.IntegerField(allow_null=True, help_text="Previous rank - rank: positive climbed.")
     score_change = score_field(allow_null=True)
+    rank_change = serializers.IntegerField(allow_null=True, help_text="Previous rank - rank: positive climbed.")
+    popularity_change = serializers.IntegerField(
+        allow_null=True, help_text="Previous popularity - popularity: positive climbed."
+    )
     members_change = serializers.IntegerField(allow_null=True)
+    favorites_change = serializers.IntegerField(allow_null=True)
+
+
+class FeedPoint(serializers.Serializer):
+    taken_on = serializers.DateField()
+    feed_rank = serializers.IntegerField(allow_null=True, help_text="The feed's own rank (see `rank_by`).")
+    position = serializers.IntegerField(help_text="The place in the feed's list that day (1 is first).")
+    feed_rank_change = serializers.IntegerField(
+        allow_null=True, help_text="Previous feed rank - feed rank: positive climbed."
+    )
 
 
 class HistoryAnswer(serializers.Serializer):
     mal_id = serializers.IntegerField()
     title = serializers.CharField()
+    days = HistoryDay(many=True, help_text="The title's own numbers, one point per snapshot day, oldest first.")
+    rank_by = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="Per feed, the number its feed rank is: `rank` (MAL's) for top, `popularity` for popular, "
+        "`position` for the others.",
+    )
     feeds = serializers.DictField(
-        child=serializers.ListField(child=HistoryPoint()), help_text="Per feed, its points oldest first."
+        child=serializers.ListField(child=FeedPoint()),
+        help_text="Per feed, the title's feed rank and position on each day it was in the feed, oldest first.",
     )
 
 
@@ -154,12 +211,26 @@ def _history(*, mal_id: int, **filters: Any) -> dict[str, Any]:
 class AnimeHistoryApi(AnalyticsApi):
     """Title history.
 
-    Per feed: (day, position, rank, score, members, popularity, favorites) with the change from the
-    previous snapshot of that feed. An unknown `mal_id` is a 404.
+    The title's own numbers once per snapshot day (score, MAL rank, popularity, members, favorites, the same
+    in every feed), and per feed its feed rank and position each day; every point with its change from the
+    point before. An unknown `mal_id` is a 404. As CSV: a row per day and feed.
     """
 
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
     endpoint = "anime-history"
     Filter = HistoryFilter
     Output = HistoryAnswer
     compute = staticmethod(_history)
+
+    def csv_table(self, data: Any) -> Table:
+        """A row per day and feed the title was in: its feed rank and position beside its own numbers that day."""
+        own = {day["taken_on"]: day for day in data["days"]}
+        numbers = [*columns(FeedPoint()), *columns(HistoryDay())]
+        header = list(dict.fromkeys(["mal_id", "title", "taken_on", "feed", "rank_by", *numbers]))
+        rows = [
+            {**own.get(point["taken_on"], {}), **point, "feed": feed, "rank_by": data["rank_by"][feed]}
+            for feed, points in data["feeds"].items()
+            for point in points
+        ]
+        # Day by day; within a day the feeds keep their order (the sort is stable).
+        rows.sort(key=lambda row: row["taken_on"])
+        return header, [flatten({"mal_id": data["mal_id"], "title": data["title"], **row}) for row in rows]

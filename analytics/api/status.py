@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -14,7 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analytics import selectors
-from analytics.api.base import AnalyticsApi, CsvExportMixin, EndpointSchema, Pagination, choice
+from analytics.api.base import AnalyticsApi, CsvExportMixin, EndpointSchema, KnownParametersMixin, Pagination, choice
+from snapshots import services
 from snapshots.feeds import FEEDS
 from snapshots.models import EtlRun
 
@@ -60,6 +59,7 @@ class OverviewApi(AnalyticsApi):
     endpoint = "overview"
     Filter = OverviewFilter
     Output = OverviewAnswer
+    csv_rows = "feeds"
     compute = staticmethod(selectors.overview)
 
 
@@ -85,6 +85,8 @@ class FeedsApi(AnalyticsApi):
 
 class EtlRunSerializer(serializers.ModelSerializer):
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    # The failure in words: the full text (hosts, URLs, database messages) is for staff, in the admin.
+    error = serializers.CharField(source="public_error", read_only=True, help_text="Why the run failed, in words.")
 
     class Meta:
         model = EtlRun
@@ -118,7 +120,7 @@ class EtlRunStart(serializers.Serializer):
     feed = choice(list(FEEDS), help_text="The feed to snapshot now.")
 
 
-class EtlRunsApi(CsvExportMixin, ListAPIView):
+class EtlRunsApi(KnownParametersMixin, CsvExportMixin, ListAPIView):
     """ETL runs.
 
     GET: the runs, newest first. POST (staff only): start a run of a feed now.
@@ -140,13 +142,18 @@ class EtlRunsApi(CsvExportMixin, ListAPIView):
         return selectors.etl_runs(**filters.validated_data)
 
     @extend_schema(
-        summary="Start an ETL run (staff)", request=EtlRunStart, responses={202: OpenApiResponse(description="Queued.")}
+        summary="Start an ETL run (staff)",
+        request=EtlRunStart,
+        responses={
+            202: OpenApiResponse(EtlRunSerializer, description="Queued for a worker: the run, with its id."),
+            409: OpenApiResponse(description="No task queue (CELERY_BROKER_URL unset): use `manage.py etl run`."),
+        },
     )
     def post(self, request: Request) -> Response:
-        from snapshots.tasks import feed_snapshot as feed_snapshot_task
-
         start = EtlRunStart(data=request.data)
         start.is_valid(raise_exception=True)
-        feed = start.validated_data["feed"]
-        transaction.on_commit(lambda: feed_snapshot_task.delay(feed, EtlRun.Trigger.API))
-        return Response({"feed": feed, "queued": True, "eager": settings.CELERY_TASK_ALWAYS_EAGER}, status=202)
+        try:
+            run = services.feed_snapshot_queue(feed=start.validated_data["feed"], trigger=EtlRun.Trigger.API)
+        except services.QueueUnavailable as exc:
+            return Response({"detail": str(exc)}, status=409)
+        return Response(EtlRunSerializer(run).data, status=202)

@@ -102,6 +102,10 @@ class SeasonRow(serializers.Serializer):
 class SeasonAnswer(serializers.Serializer):
     from_year = serializers.IntegerField()
     to_year = serializers.IntegerField()
+    min_volume = serializers.IntegerField(
+        help_text="Seasons with fewer titles are hidden: too small to mean anything (setting SEASON_MIN_VOLUME)."
+    )
+    hidden_small_seasons = serializers.IntegerField(help_text="How many seasons of the range were hidden so.")
     results = SeasonRow(many=True)
 
 
@@ -109,7 +113,8 @@ class SeasonalTrendsApi(AnalyticsApi):
     """Seasonal trends.
 
     Per (year, season) over every title known: volume, mean score, mean members, mean popularity rank,
-    total favorites. Default range: the last five years.
+    total favorites. Default range: the last five years. A season with fewer than `min_volume` titles is
+    hidden, and counted in `hidden_small_seasons`.
     """
 
     endpoint = "seasons"

@@ -7,7 +7,17 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from analytics import selectors
-from analytics.api.base import AnalyticsApi, Envelope, FeedFilter, TitleRow, choice, limit_field, score_field, top_field
+from analytics.api.base import (
+    AnalyticsApi,
+    Envelope,
+    FeedFilter,
+    TitleRow,
+    choice,
+    limit_field,
+    rank_by_field,
+    score_field,
+    top_field,
+)
 from analytics.selectors.trends import MONTHLY, WEEKLY, WINDOWS
 
 
@@ -25,10 +35,17 @@ class WindowFilter(FeedFilter):
     window = window_field()
 
 
+def mal_rank_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        allow_null=True, help_text="MAL's score rank of the title at D (a fact of the title, not of the feed)."
+    )
+
+
 class MoveRow(TitleRow):
-    rank = serializers.IntegerField()
-    previous_rank = serializers.IntegerField()
-    change = serializers.IntegerField(help_text="Rank at B - rank at D: positive means it climbed.")
+    rank = serializers.IntegerField(help_text="The feed rank at D (see `rank_by`).")
+    previous_rank = serializers.IntegerField(help_text="The feed rank at B.")
+    change = serializers.IntegerField(help_text="Feed rank at B - feed rank at D: positive means it climbed.")
+    mal_rank = mal_rank_field()
     score = score_field(allow_null=True)
     image_url = serializers.CharField()
 
@@ -40,8 +57,9 @@ class MovesAnswer(Envelope):
 class RankClimbersApi(AnalyticsApi):
     """Rank climbers.
 
-    B = the newest snapshot day with D - 2*window ≤ B ≤ D - window; change = rank at B - rank at D for titles
-    present on both days; climbers have change > 0, biggest first, then by current rank.
+    B = the newest snapshot day with D - 2*window ≤ B ≤ D - window; change = feed rank at B - feed rank at D
+    for titles present on both days; climbers have change > 0, biggest first, then by current feed rank. The
+    feed rank (`rank_by`) is MAL's rank in `top`, popularity in `popular` and the position in the other feeds.
     """
 
     endpoint = "climbers"
@@ -53,7 +71,7 @@ class RankClimbersApi(AnalyticsApi):
 class RankFallersApi(AnalyticsApi):
     """Rank fallers.
 
-    As climbers, for titles whose rank got worse (change < 0), biggest fall first.
+    As climbers, for titles whose feed rank got worse (change < 0), biggest fall first.
     """
 
     endpoint = "fallers"
@@ -79,7 +97,8 @@ class MomentumRow(TitleRow):
     score = score_field()
     previous_score = score_field()
     change = score_field(help_text="Score points gained.")
-    rank = serializers.IntegerField(allow_null=True)
+    rank = serializers.IntegerField(allow_null=True, help_text="The feed rank at D (see `rank_by`).")
+    mal_rank = mal_rank_field()
 
 
 class MomentumAnswer(Envelope):
@@ -89,7 +108,8 @@ class MomentumAnswer(Envelope):
 class ScoreMomentumApi(AnalyticsApi):
     """Score momentum.
 
-    Same B as climbers; change = score at D - score at B, at least `min_change`, biggest first.
+    Same B as climbers; change = score at D - score at B, at least `min_change`, biggest first, then by feed
+    rank.
     """
 
     endpoint = "momentum"
@@ -104,9 +124,10 @@ class NewEntriesFilter(FeedFilter):
 
 
 class NewEntryRow(TitleRow):
-    rank = serializers.IntegerField(allow_null=True, help_text="Rank at D (None if it left the feed again).")
+    rank = serializers.IntegerField(allow_null=True, help_text="The feed rank at D (None if it left the feed again).")
+    mal_rank = mal_rank_field()
     entered_on = serializers.DateField()
-    best_rank = serializers.IntegerField()
+    best_rank = serializers.IntegerField(help_text="The best feed rank it reached this week.")
 
 
 class NewEntriesAnswer(Envelope):
@@ -116,8 +137,8 @@ class NewEntriesAnswer(Envelope):
 class NewEntriesApi(AnalyticsApi):
     """New entries.
 
-    Titles ranked ≤ top on some day in (D - 7, D] that were never ranked ≤ top on any snapshot day in
-    [D - 90, D - 7], with the day each first entered.
+    Titles with feed rank ≤ top on some day in (D - 7, D] that never had feed rank ≤ top on any snapshot day
+    in [D - 90, D - 7], with the day each first entered.
     """
 
     endpoint = "new-entries"
@@ -132,7 +153,8 @@ class StreaksFilter(FeedFilter):
 
 
 class StreakRow(TitleRow):
-    rank = serializers.IntegerField()
+    rank = serializers.IntegerField(help_text="The feed rank at D (see `rank_by`).")
+    mal_rank = mal_rank_field()
     days = serializers.IntegerField()
     since = serializers.DateField()
 
@@ -145,7 +167,7 @@ class TopStreaksApi(AnalyticsApi):
     """Top-N streaks.
 
     For each title in the top N at D: how many consecutive snapshot days (days the feed has data; a missed
-    day does not break a streak) end at D with rank ≤ N, and since when. Longest first.
+    day does not break a streak) end at D with feed rank ≤ N, and since when. Longest first.
     """
 
     endpoint = "streaks"
@@ -160,6 +182,7 @@ class TrendingFilter(FeedFilter):
 
 class TrendingAnswer(serializers.Serializer):
     feed = serializers.CharField()
+    rank_by = rank_by_field()
     as_of = serializers.DateField(allow_null=True)
     date = serializers.DateField(allow_null=True, help_text="D: the snapshot day answered.")
     weekly_climbers = MovesAnswer()

@@ -7,6 +7,7 @@ from typing import Any, TypedDict
 
 from django.db.models import Max, Min
 
+from snapshots.feeds import rank_by
 from snapshots.models import SnapshotDay
 
 Row = dict[str, Any]
@@ -20,6 +21,7 @@ class InsufficientHistory(TypedDict):
 
 class Envelope(TypedDict):
     feed: str
+    rank_by: str
     as_of: dt.date | None
     date: dt.date | None
     baseline_date: dt.date | None
@@ -47,6 +49,7 @@ def envelope(
 ) -> Envelope:
     return {
         "feed": feed,
+        "rank_by": rank_by(feed),
         "as_of": as_of,
         "date": day,
         "baseline_date": baseline,

@@ -10,7 +10,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from snapshots.feeds import FEEDS, feed_order
-from snapshots.models import Anime, EtlRun, SnapshotDay
+from snapshots.models import Anime, DataEdit, EtlRun, SnapshotDay
 from snapshots.selectors import feed_last_runs, feed_statuses
 
 
@@ -110,17 +110,19 @@ def etl_runs(*, feed: str | None = None, status: str | None = None) -> QuerySet[
 
 
 # The version is read before every cached answer, and that query was most of a warm request's cost. Each
-# process keeps it this long; a run saved in this process forgets it at once (and again at commit), so
-# other processes serve a new snapshot at most this late.
+# process keeps it this long; a run or an edit saved in this process forgets it at once (and again at
+# commit), so other processes serve a new snapshot or an admin's edit at most this late.
 DATA_VERSION_TTL = 1.0
 _version_memo: tuple[float, str] = (0.0, "")
 
 
 def data_version() -> str:
-    """A token that changes whenever a run commits data; cache keys include it.
+    """A token that changes whenever a run commits data or the history is edited by hand; cache keys include it.
 
     The count moves on every commit, even when an older run (a lower id) finishes after a newer one.
-    Kept for `DATA_VERSION_TTL` seconds per process.
+    Hand edits (the admin, `etl delete-day`) each add a DataEdit row, never deleted, so its newest id
+    moves with every edit. Both live in the database, which every process shares. Kept for
+    `DATA_VERSION_TTL` seconds per process.
     """
     global _version_memo
     expires, version = _version_memo
@@ -131,7 +133,8 @@ def data_version() -> str:
         runs=Count("id"), last_id=Max("id"), last_finished=Max("finished_at", filter=Q(finished_at__isnull=False))
     )
     finished = done["last_finished"].isoformat() if done["last_finished"] else ""
-    version = f"{done['runs']}:{done['last_id'] or 0}:{finished}"
+    last_edit = DataEdit.objects.aggregate(last=Max("id"))["last"] or 0
+    version = f"{done['runs']}:{done['last_id'] or 0}:{finished}:{last_edit}"
     _version_memo = (now + DATA_VERSION_TTL, version)
     return version
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -30,7 +31,10 @@ def rounded(value: Decimal, places: int) -> float:
 
 def anime_with_genre(genre: str) -> QuerySet[Anime, Any]:
     """The ids of titles with a genre given by MAL id (digits) or by name, case-insensitive."""
-    match = Q(genres__mal_id=int(genre)) if genre.isdigit() else Q(genres__name__iexact=genre)
+    # ASCII digits only: str.isdigit() also accepts "²" or "①", which int() refuses. Nine digits fit
+    # every integer column; a longer number is no genre's id, so it is looked up (in vain) as a name.
+    is_id = genre.isascii() and genre.isdigit() and len(genre) <= 9
+    match = Q(genres__mal_id=int(genre)) if is_id else Q(genres__name__iexact=genre)
     # Used as a subquery (`mal_id__in=`), so a title matching twice is still listed once.
     return Anime.objects.filter(match).values("mal_id")
 
@@ -110,13 +114,20 @@ def genre_distribution(*, feed: str, as_of: dt.date | None, kind: str = "genres"
 
 
 def seasonal_trends(
-    *, from_year: int | None = None, to_year: int | None = None, as_of: dt.date | None = None
+    *,
+    from_year: int | None = None,
+    to_year: int | None = None,
+    as_of: dt.date | None = None,
+    min_volume: int | None = None,
 ) -> dict[str, Any]:
     """Per (year, season) over every known title: volume, mean score/members/popularity, total favorites.
 
     Defaults to the five years ending in the current year of `as_of` (or today); with `as_of`, only
-    titles first seen by then count, so a past day can be replayed.
+    titles first seen by then count, so a past day can be replayed. Seasons with fewer than `min_volume`
+    titles (default: the SEASON_MIN_VOLUME setting) are left out, and counted in `hidden_small_seasons`.
     """
+    if min_volume is None:
+        min_volume = settings.SEASON_MIN_VOLUME
     this_year = (as_of or timezone.now().date()).year
     if to_year is None:
         to_year = this_year if from_year is None else max(this_year, from_year)
@@ -140,9 +151,16 @@ def seasonal_trends(
         )
         .order_by()
     )
-    results = [_season_row(group) for group in groups]
+    seasons = [_season_row(group) for group in groups]
+    results = [season for season in seasons if season["volume"] >= min_volume]
     results.sort(key=lambda r: (r["year"], _season_order(r["season"]), r["season"]))
-    return {"from_year": from_year, "to_year": to_year, "results": results}
+    return {
+        "from_year": from_year,
+        "to_year": to_year,
+        "min_volume": min_volume,
+        "hidden_small_seasons": len(seasons) - len(results),
+        "results": results,
+    }
 
 
 def _season_order(season: str) -> int:

@@ -1,4 +1,9 @@
-"""What moves in a feed: climbers, fallers, score momentum, new entries and top streaks."""
+"""What moves in a feed: climbers, fallers, score momentum, new entries and top streaks.
+
+Each feed is compared by its own feed rank (`rank_by`: MAL's rank in `top`, popularity in `popular`, the
+position in the others); a row's `rank`, `previous_rank` and `best_rank` are feed ranks, and `mal_rank`
+is MAL's score rank of the title that day, shown beside it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Max
+from django.db.models import F, Max
 
 from analytics.selectors.envelope import Envelope, Row, envelope, history_too_short, no_data, resolve_day
+from snapshots.feeds import rank_by
 from snapshots.models import Snapshot, SnapshotDay
 
 # The two comparison windows, in days: weekly and monthly.
@@ -47,7 +53,8 @@ def _compare_days(*, feed: str, window: int, as_of: dt.date | None) -> tuple[Env
         )
         return envelope(feed=feed, as_of=as_of, day=day, insufficient=short), []
     by_day: dict[dt.date, dict[int, Row]] = {day: {}, base_day: {}}
-    for row in Snapshot.objects.filter(feed=feed, taken_on__in=(day, base_day)).values(*_PAIR_FIELDS):
+    rows = Snapshot.objects.filter(feed=feed, taken_on__in=(day, base_day))
+    for row in rows.values(*_PAIR_FIELDS, feed_rank=F(rank_by(feed))):
         by_day[row["taken_on"]][row["anime_id"]] = row
     before = by_day[base_day]
     pairs = [(now, before[anime_id]) for anime_id, now in by_day[day].items() if anime_id in before]
@@ -62,18 +69,19 @@ def _rank_moves(comparison: Comparison, *, limit: int, climbing: bool) -> Envelo
     result = {**result}
     moves = []
     for now, before in pairs:
-        # A title without a rank on either day has no movement to report.
-        if now["rank"] is None or before["rank"] is None:
+        # A title without a feed rank on either day has no movement to report.
+        if now["feed_rank"] is None or before["feed_rank"] is None:
             continue
-        change = before["rank"] - now["rank"]
+        change = before["feed_rank"] - now["feed_rank"]
         if (change > 0) if climbing else (change < 0):
             moves.append(
                 {
                     "mal_id": now["anime_id"],
                     "title": now["anime__title"],
-                    "rank": now["rank"],
-                    "previous_rank": before["rank"],
+                    "rank": now["feed_rank"],
+                    "previous_rank": before["feed_rank"],
                     "change": change,
+                    "mal_rank": now["rank"],
                     "score": now["score"],
                     "image_url": now["anime__image_url"],
                 }
@@ -85,12 +93,12 @@ def _rank_moves(comparison: Comparison, *, limit: int, climbing: bool) -> Envelo
 
 
 def rank_climbers(*, feed: str, window: int, as_of: dt.date | None, limit: int = 10) -> Envelope:
-    """Titles whose rank improved between B and D (change = rank at B - rank at D > 0)."""
+    """Titles whose feed rank improved between B and D (change = feed rank at B - feed rank at D > 0)."""
     return _rank_moves(_compare_days(feed=feed, window=window, as_of=as_of), limit=limit, climbing=True)
 
 
 def rank_fallers(*, feed: str, window: int, as_of: dt.date | None, limit: int = 10) -> Envelope:
-    """Titles whose rank worsened between B and D, biggest fall first."""
+    """Titles whose feed rank worsened between B and D, biggest fall first."""
     return _rank_moves(_compare_days(feed=feed, window=window, as_of=as_of), limit=limit, climbing=False)
 
 
@@ -117,7 +125,8 @@ def _score_gains(comparison: Comparison, *, limit: int, min_change: Decimal = De
                     "score": now["score"],
                     "previous_score": before["score"],
                     "change": change,
-                    "rank": now["rank"],
+                    "rank": now["feed_rank"],
+                    "mal_rank": now["rank"],
                 }
             )
     rows.sort(key=lambda r: (-r["change"], r["rank"] is None, r["rank"] or 0, r["mal_id"]))
@@ -126,7 +135,7 @@ def _score_gains(comparison: Comparison, *, limit: int, min_change: Decimal = De
 
 
 def new_entries(*, feed: str, as_of: dt.date | None, top: int = 50, limit: int = 10) -> Envelope:
-    """Titles in the top `top` on a day of the last week that were not in it on any day of the 90 before."""
+    """Titles with feed rank <= `top` on a day of the last week that were not on any day of the 90 before."""
     needed = NEW_RECENT_DAYS + 1
     day = resolve_day(feed=feed, as_of=as_of)
     if day is None:
@@ -139,9 +148,10 @@ def new_entries(*, feed: str, as_of: dt.date | None, top: int = 50, limit: int =
             feed=feed, day=day, needed_days=needed, wait=NEW_RECENT_DAYS, recent_from=last_old_day
         )
         return envelope(feed=feed, as_of=as_of, day=day, insufficient=short)
+    feed_rank = rank_by(feed)
     held = Snapshot.objects.filter(
-        feed=feed, taken_on__range=(day - _days(NEW_LOOKBACK_DAYS), day), rank__lte=top
-    ).values_list("anime_id", "anime__title", "taken_on", "rank")
+        feed=feed, taken_on__range=(day - _days(NEW_LOOKBACK_DAYS), day), **{f"{feed_rank}__lte": top}
+    ).values_list("anime_id", "anime__title", "taken_on", feed_rank)
     seen_before: set[int] = set()
     recent: dict[int, Row] = {}
     for anime_id, title, taken_on, rank in held:
@@ -149,39 +159,56 @@ def new_entries(*, feed: str, as_of: dt.date | None, top: int = 50, limit: int =
             seen_before.add(anime_id)
             continue
         entry = recent.setdefault(
-            anime_id, {"mal_id": anime_id, "title": title, "rank": None, "entered_on": taken_on, "best_rank": rank}
+            anime_id,
+            {
+                "mal_id": anime_id,
+                "title": title,
+                "rank": None,
+                "mal_rank": None,
+                "entered_on": taken_on,
+                "best_rank": rank,
+            },
         )
         entry["entered_on"] = min(entry["entered_on"], taken_on)
         entry["best_rank"] = min(entry["best_rank"], rank)
     rows = [entry for anime_id, entry in recent.items() if anime_id not in seen_before]
-    # A title may have left the top (or the feed) again by D: its rank is what D says, or None.
-    ranks_now = dict(
-        Snapshot.objects.filter(feed=feed, taken_on=day, anime_id__in=[r["mal_id"] for r in rows]).values_list(
-            "anime_id", "rank"
-        )
-    )
+    # A title may have left the top (or the feed) again by D: its ranks are what D says, or None.
+    ranks_now = {
+        anime_id: (rank, mal_rank)
+        for anime_id, rank, mal_rank in Snapshot.objects.filter(
+            feed=feed, taken_on=day, anime_id__in=[r["mal_id"] for r in rows]
+        ).values_list("anime_id", feed_rank, "rank")
+    }
     for row in rows:
-        row["rank"] = ranks_now.get(row["mal_id"])
+        row["rank"], row["mal_rank"] = ranks_now.get(row["mal_id"], (None, None))
     rows.sort(key=lambda r: (-r["entered_on"].toordinal(), r["rank"] is None, r["rank"] or 0, r["mal_id"]))
     return envelope(feed=feed, as_of=as_of, day=day, results=rows[:limit])
 
 
 def top_streaks(*, feed: str, as_of: dt.date | None, top: int = 10, limit: int = 10) -> Envelope:
-    """For each title in the top `top` at D, how many snapshot days in a row it has been there, and since when.
+    """For each title with feed rank <= `top` at D, how many snapshot days in a row it has been there, and since when.
 
     Only days the feed has data count: a missed calendar day does not break a streak.
     """
     day = resolve_day(feed=feed, as_of=as_of)
     if day is None:
         return no_data(feed=feed, as_of=as_of, needed_days=1)
-    current = Snapshot.objects.filter(feed=feed, taken_on=day, rank__lte=top).values_list(
-        "anime_id", "anime__title", "rank"
+    feed_rank = rank_by(feed)
+    current = Snapshot.objects.filter(feed=feed, taken_on=day, **{f"{feed_rank}__lte": top}).values_list(
+        "anime_id", "anime__title", feed_rank, "rank"
     )
-    titles = {anime_id: (title, rank) for anime_id, title, rank in current}
+    titles = {anime_id: (title, rank, mal_rank) for anime_id, title, rank, mal_rank in current}
     streaks = _streaks(feed=feed, day=day, top=top, anime_ids=set(titles))
     rows: list[Row] = [
-        {"mal_id": anime_id, "title": title, "rank": rank, "days": streaks[anime_id][0], "since": streaks[anime_id][1]}
-        for anime_id, (title, rank) in titles.items()
+        {
+            "mal_id": anime_id,
+            "title": title,
+            "rank": rank,
+            "mal_rank": mal_rank,
+            "days": streaks[anime_id][0],
+            "since": streaks[anime_id][1],
+        }
+        for anime_id, (title, rank, mal_rank) in titles.items()
     ]
     rows.sort(key=lambda r: (-r["days"], r["rank"], r["mal_id"]))
     return envelope(feed=feed, as_of=as_of, day=day, results=rows[:limit])
@@ -193,6 +220,7 @@ def _streaks(*, feed: str, day: dt.date, top: int, anime_ids: set[int]) -> dict[
     The usual case costs two queries; a streak of years costs a few more, never one per day or title.
     """
     streaks = {anime_id: (0, day) for anime_id in anime_ids}
+    in_top = {f"{rank_by(feed)}__lte": top}
     unbroken = set(anime_ids)
     before, batch = day + _days(1), STREAK_BATCH
     while unbroken:
@@ -205,7 +233,7 @@ def _streaks(*, feed: str, day: dt.date, top: int, anime_ids: set[int]) -> dict[
             break
         held = set(
             Snapshot.objects.filter(
-                feed=feed, taken_on__range=(days[-1], days[0]), rank__lte=top, anime_id__in=list(unbroken)
+                feed=feed, taken_on__range=(days[-1], days[0]), anime_id__in=list(unbroken), **in_top
             ).values_list("anime_id", "taken_on")
         )
         for anime_id in list(unbroken):
@@ -227,6 +255,7 @@ def trending(*, feed: str, as_of: dt.date | None, limit: int = 5) -> dict[str, A
     monthly = _compare_days(feed=feed, window=MONTHLY, as_of=as_of)
     return {
         "feed": feed,
+        "rank_by": rank_by(feed),
         "as_of": as_of,
         "date": weekly[0]["date"],
         "weekly_climbers": _rank_moves(weekly, limit=limit, climbing=True),

@@ -5,30 +5,49 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.text import capfirst
 
 register = template.Library()
 
+# "{rank}" is the feed rank the table counts in (its envelope's `rank_by`), named as RANK_LABELS says.
 TREND_TABLES: dict[str, dict[str, Any]] = {
-    "climbers": {"label": "Climbers", "columns": ["Rank", "Title", "Change", "Was", "Score"]},
-    "fallers": {"label": "Fallers", "columns": ["Rank", "Title", "Change", "Was", "Score"]},
-    "momentum": {"label": "Score momentum", "columns": ["Rank", "Title", "Score", "Change", "Was"]},
-    "new_entries": {"label": "New entries", "columns": ["Rank", "Title", "Entered on", "Best rank"]},
-    "streaks": {"label": "Streaks", "columns": ["Rank", "Title", "Days in top 10", "Since"]},
+    "climbers": {"label": "Climbers", "columns": ["{rank}", "Title", "Change", "Was", "Score"]},
+    "fallers": {"label": "Fallers", "columns": ["{rank}", "Title", "Change", "Was", "Score"]},
+    "momentum": {"label": "Score momentum", "columns": ["{rank}", "Title", "Score", "Change", "Was"]},
+    "new_entries": {"label": "New entries", "columns": ["{rank}", "Title", "Entered on", "Best {rank}"]},
+    "streaks": {"label": "Streaks", "columns": ["{rank}", "Title", "Days in top 10", "Since"]},
 }
+# What each feed rank (Feed.rank_by) is called on the pages.
+RANK_LABELS = {"rank": "MAL rank", "popularity": "popularity", "position": "position"}
 
 
 @register.inclusion_tag("analytics/_trend_table.html")
 def trend_table(kind: str, envelope: dict[str, Any], caption: str = "") -> dict[str, Any]:
-    """One trend list as a table, or its empty state."""
+    """One trend list as a table, or its empty state.
+
+    The first column is the feed rank; beside any feed rank but MAL's own, MAL's rank gets a column too.
+    """
     spec = TREND_TABLES[kind]
+    rank = rank_label(envelope["rank_by"])
+    columns = [capfirst(column.format(rank=rank)) for column in spec["columns"]]
+    show_mal_rank = envelope["rank_by"] != "rank"
+    if show_mal_rank:
+        columns.insert(2, RANK_LABELS["rank"])
     return {
         "kind": kind,
         "env": envelope,
-        "columns": spec["columns"],
+        "columns": columns,
+        "show_mal_rank": show_mal_rank,
         "caption": caption or spec["label"],
         "empty": empty_message(envelope, spec["label"]),
         "no_data": no_data(envelope),
     }
+
+
+@register.filter
+def rank_label(rank_by: str) -> str:
+    """A feed rank (`rank_by`) in words: "MAL rank", "popularity" or "position"."""
+    return RANK_LABELS[rank_by]
 
 
 @register.filter

@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from django.conf import settings
 
 from analytics import selectors
 from analytics.tests.seed import TODAY, seed_history
+from snapshots.models import EtlRun
+from snapshots.tests.factories import AnimeFactory, EtlRunFactory
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -61,11 +64,12 @@ def browser() -> Iterator[object]:
 class Watched:
     """A page in a fresh context, with everything that went wrong on our own host collected."""
 
-    def __init__(self, browser, origin: str, viewport: str = "desktop") -> None:
+    def __init__(self, browser, origin: str, viewport: str = "desktop", bypass_csp: bool = False) -> None:
         self.origin = origin
         self.problems: list[str] = []
-        # Reduced motion: charts draw at once (no animation), so screenshots show them whole.
-        self.context = browser.new_context(viewport=VIEWPORTS[viewport], reduced_motion="reduce")
+        # Reduced motion: charts draw at once (no animation), so screenshots show them whole. The CSP
+        # refuses injected scripts, so a test that injects one (axe-core) bypasses it.
+        self.context = browser.new_context(viewport=VIEWPORTS[viewport], reduced_motion="reduce", bypass_csp=bypass_csp)
         self.context.route(lambda url: not self.ours(url), lambda route: route.fulfill(status=404, body=""))
         self.page = self.context.new_page()
         self.page.set_default_timeout(10_000)
@@ -126,8 +130,8 @@ class Watched:
 def watched(browser, live_server) -> Iterator:
     opened: list[Watched] = []
 
-    def open_page(viewport: str = "desktop") -> Watched:
-        opened.append(Watched(browser, live_server.url, viewport))
+    def open_page(viewport: str = "desktop", bypass_csp: bool = False) -> Watched:
+        opened.append(Watched(browser, live_server.url, viewport, bypass_csp))
         return opened[-1]
 
     yield open_page
@@ -157,7 +161,97 @@ def test_every_page_loads_cleanly_and_fits_desktop_and_phone(watched):
         assert tab.problems == []
 
 
-def test_dashboard_charts_draw_the_data_and_follow_every_control(watched):
+AXE = Path(settings.BASE_DIR) / "devtools" / "vendor" / "axe-core" / "axe.min.js"
+
+# The focused element's ring against what is drawn around it: the first element under a point just
+# outside its box (the ring sits there: outline-offset), then up its ancestors to an opaque background.
+FOCUS_RING = """() => {
+  const el = document.activeElement;
+  const style = getComputedStyle(el);
+  const rgb = c => c.match(/[\\d.]+/g).map(Number);
+  const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const box = el.getBoundingClientRect();
+  const gap = parseFloat(style.outlineOffset) + parseFloat(style.outlineWidth) / 2;
+  const x = box.left - gap >= 0 ? box.left - gap : box.right + gap;
+  const under = document.elementsFromPoint(x, box.top + box.height / 2).filter(n => !el.contains(n));
+  let background = [255, 255, 255];
+  for (let node = under[0]; node; node = node.parentElement) {
+    const colour = rgb(getComputedStyle(node).backgroundColor);
+    if (colour.length < 4 || colour[3] > 0) { background = colour.slice(0, 3); break; }
+  }
+  const [light, dark] = [luminance(rgb(style.outlineColor)), luminance(background)].sort((a, b) => b - a);
+  return {element: el.outerHTML.slice(0, 100), style: style.outlineStyle, width: parseFloat(style.outlineWidth),
+          ratio: (light + 0.05) / (dark + 0.05)};
+}"""
+
+
+def axe_violations(tab) -> list[str]:
+    """Every violation axe-core finds on the page (all rules it runs by default, every impact)."""
+    tab.page.add_script_tag(path=str(AXE))
+    violations = tab.page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[node['target'] for node in v['nodes']][:5]}" for v in violations
+    ]
+
+
+def broken_references(tab) -> list[str]:
+    """ARIA attributes naming an id no element has (axe only lists those as "needs review")."""
+    return tab.page.evaluate(
+        """() => Array.from(document.querySelectorAll('[aria-describedby], [aria-labelledby], [aria-controls]'))
+             .flatMap(el => ['aria-describedby', 'aria-labelledby', 'aria-controls']
+               .flatMap(name => (el.getAttribute(name) || '').split(/\\s+/).filter(Boolean)
+                 .filter(id => !document.getElementById(id)).map(id => `${el.id || el.tagName} ${name}=${id}`)))"""
+    )
+
+
+def weak_focus_rings(tab) -> list[str]:
+    """Tab through the whole page: each focused element must draw a ring with at least 3:1 contrast (WCAG 1.4.11)."""
+    weak, seen = [], set()
+    for _ in range(400):
+        tab.page.keyboard.press("Tab")
+        ring = tab.page.evaluate(FOCUS_RING)
+        if ring["element"].startswith("<body") or ring["element"] in seen:
+            break
+        seen.add(ring["element"])
+        if ring["style"] == "none" or ring["width"] < 2 or ring["ratio"] < 3:
+            weak.append(f"{ring['element']}: {ring['style']} {ring['width']}px, contrast {ring['ratio']:.2f}")
+    return weak
+
+
+def test_axe_finds_no_violation_and_focus_rings_contrast_on_every_page_at_desktop_and_phone_width(watched):
+    anime = seed_history()
+    EtlRunFactory(feed="airing", trigger=EtlRun.Trigger.DEMO)  # the demo banner shows too
+    pages = [
+        "/",
+        "/trending/",
+        "/trending/?window=9&as_of=yesterday",  # the fields' error messages
+        f"/anime/{anime[0].mal_id}/",
+        "/status/",
+        "/about/",
+        "/search/?q=series",
+        "/no-such-page/",
+    ]
+    found = {}
+    for viewport in VIEWPORTS:
+        tab = watched(viewport, bypass_csp=True)
+        for path in pages:
+            tab.goto(path)
+            violations = axe_violations(tab) + broken_references(tab)
+            tab.goto(path)
+            if problems := violations + weak_focus_rings(tab):
+                found[f"{path} at {viewport} width"] = problems
+    # The controls redraw the tables with valid values: the errors go, and no field still points at them.
+    tab.goto("/trending/?window=9")
+    tab.page.select_option("#id_window", "30")
+    tab.page.wait_for_function("() => !document.querySelector('#trending-form .error')")
+    if violations := axe_violations(tab) + broken_references(tab):
+        found["/trending/?window=9 after a change"] = violations
+    assert not found, "\n".join(f"{where}:\n  " + "\n  ".join(problems) for where, problems in found.items())
+
+
+def test_dashboard_charts_draw_the_data_and_follow_every_control(watched, settings):
+    settings.SEASON_MIN_VOLUME = 1  # each season of the seed holds one title
     seed_history()
     tab = watched()
     tab.goto("/")
@@ -254,15 +348,15 @@ def test_anime_detail_draws_history_and_a_cover_placeholder(watched):
     tab = watched()
     tab.goto(f"/anime/{anime.mal_id}/")
     page = tab.page
-    for metric in ("rank", "score", "members"):
-        assert tab.points(f"{metric}-chart") == 20
-    assert tab.chart("rank-chart")["datasets"][0]["label"] == "top"
+    for chart in ("score", "ranks", "audience", "feeds"):
+        assert tab.points(f"{chart}-chart") == 20
+    assert tab.chart("feeds-chart")["datasets"][0]["label"] == "top (MAL rank)"
     # The CDN is unreachable here: the placeholder shows instead of a broken image.
     page.wait_for_selector("[data-cover].cover-failed")
     assert page.locator(".cover-placeholder").is_visible()
     page.select_option("#history-days", "7")
     tab.wait_chart("score-chart", "c.data.labels.length === 7")
-    assert re.search(r"top: .* → .*", page.locator("#rank-summary").inner_text())
+    assert re.search(r"MAL rank: .* → .*", page.locator("#ranks-summary").inner_text())
     assert tab.problems == []
 
 
@@ -297,4 +391,92 @@ def test_api_docs_browsable_api_and_admin_work_under_the_content_security_policy
     tab.page.wait_for_url("**/admin/")
     tab.goto("/admin/snapshots/etlrun/")
     tab.goto("/admin/django_celery_beat/periodictask/add/")
+    assert tab.problems == []
+
+
+# What every line chart of a page is drawn with: per axis its tick options and the ticks drawn, per
+# dataset its resolved line options and data.
+CHART_OPTIONS = """id => { const c = Chart.getChart(document.getElementById(id));
+  const axes = {};
+  for (const [name, scale] of Object.entries(c.scales)) {
+    if (name !== 'x') axes[name] = {precision: c.options.scales[name].ticks.precision, reverse: scale.options.reverse,
+                                    ticks: scale.ticks.map(t => t.value), labels: scale.ticks.map(t => t.label)};
+  }
+  const datasets = c.data.datasets.map((d, i) => ({label: d.label, data: d.data,
+    tension: c.getDatasetMeta(i).dataset.options.tension, spanGaps: c.getDatasetMeta(i).dataset.options.spanGaps}));
+  return {labels: c.data.labels, axes, datasets}; }"""
+
+
+def test_title_history_draws_its_numbers_once_with_whole_rank_ticks_two_decimal_scores_and_gaps(watched):
+    anime = seed_history(days=12)[3]
+    seed_history(days=12, feed="airing")
+    missing = TODAY - dt.timedelta(days=4)
+    anime.snapshots.filter(taken_on=missing).delete()  # a day the title was in no feed
+    tab = watched()
+    tab.goto(f"/anime/{anime.mal_id}/")
+    days = [(TODAY - dt.timedelta(days=n)).isoformat() for n in range(11, -1, -1)]
+    charts = {
+        name: tab.page.evaluate(CHART_OPTIONS, f"{name}-chart") for name in ("score", "ranks", "audience", "feeds")
+    }
+    # The title's numbers once, not once per feed: one line each.
+    assert [d["label"] for d in charts["score"]["datasets"]] == ["Score"]
+    assert [d["label"] for d in charts["ranks"]["datasets"]] == ["MAL rank", "Popularity"]
+    assert [d["label"] for d in charts["audience"]["datasets"]] == ["Members", "Favorites"]
+    # Per feed its feed rank; top's is MAL's rank, so its position is drawn beside it.
+    assert [d["label"] for d in charts["feeds"]["datasets"]] == [
+        "top (MAL rank)",
+        "top (position)",
+        "airing (position)",
+    ]
+    for name, chart in charts.items():
+        # Every calendar day is on the axis; the missing one is a gap, and no line bridges or smooths it.
+        assert chart["labels"] == days, name
+        for dataset in chart["datasets"]:
+            assert dataset["data"][days.index(missing.isoformat())] is None, (name, dataset["label"])
+            assert None not in dataset["data"][: days.index(missing.isoformat())], (name, dataset["label"])
+            assert (dataset["tension"], dataset["spanGaps"]) == (0, False), (name, dataset["label"])
+    for name in ("ranks", "audience", "feeds"):
+        for axis in charts[name]["axes"].values():
+            assert axis["precision"] == 0
+            assert all(float(tick).is_integer() for tick in axis["ticks"]), (name, axis["ticks"])
+    assert all(axis["reverse"] for axis in charts["ranks"]["axes"].values())
+    assert charts["feeds"]["axes"]["y"]["reverse"]
+    score_axis = charts["score"]["axes"]["y"]
+    assert score_axis["precision"] == 2
+    assert all(re.fullmatch(r"\d+\.\d\d", label) for label in score_axis["labels"]), score_axis["labels"]
+    assert tab.problems == []
+
+
+def test_dashboard_seasons_show_their_volume_hide_small_ones_and_never_crown_one(watched):
+    seed_history(days=2)  # its seasons hold one title each: all hidden
+    year = TODAY.year - 1
+    for season, scores in (("spring", ["7.00", "7.20", "7.40"]), ("summer", ["9.90"]), ("fall", ["8.00"] * 3)):
+        for score in scores:
+            AnimeFactory(year=year, season=season, score=Decimal(score))
+    tab = watched()
+    tab.goto("/")
+    page = tab.page
+    # A one-title season has the best mean score, and is neither drawn nor crowned.
+    summary = page.locator("#season-summary").inner_text()
+    assert f"Highest mean score: {year} Fall (8.00, 3 titles)" in summary
+    assert "Summer" not in summary
+    assert "with fewer than 3 titles are not shown" in summary
+    chart = page.evaluate(CHART_OPTIONS, "season-chart")
+    assert chart["labels"] == [f"{year} Spring", f"{year} Summer", f"{year} Fall"]
+    [scores] = chart["datasets"]
+    assert (scores["data"], scores["tension"], scores["spanGaps"]) == ([7.2, None, 8.0], 0, False)
+    assert all(re.fullmatch(r"\d+\.\d\d", label) for label in chart["axes"]["y"]["labels"])
+    # The tooltip says how many titles a season's point stands for; the data table has a volume column.
+    footer = page.evaluate(
+        """() => { const c = Chart.getChart(document.getElementById('season-chart'));
+             c.tooltip.setActiveElements([{datasetIndex: 0, index: 2}], {x: 0, y: 0}); c.update();
+             return c.tooltip.footer; }"""
+    )
+    assert footer == ["3 titles this season"]
+    assert "Volume" in page.locator("#season-table thead").text_content()
+    # The top 10 is a horizontal bar chart: its score axis is x.
+    score_ticks = page.evaluate(
+        "() => Chart.getChart(document.getElementById('top-chart')).scales.x.ticks.map(t => t.label)"
+    )
+    assert all(re.fullmatch(r"\d+\.\d\d", label) for label in score_ticks), score_ticks
     assert tab.problems == []

@@ -202,7 +202,7 @@ def _get_in_a_process(paths: list[str], **env: str) -> dict[str, tuple[int, str,
     return {path: (status, content_type, body) for path, (status, content_type, body) in answers.items()}
 
 
-def test_with_the_database_unreachable_pages_and_api_answer_503_json_and_readyz_names_the_database(
+def test_with_the_database_unreachable_the_api_answers_503_json_pages_an_html_503_and_readyz_names_the_database(
     dedicated_redis: RedisServer, record_property
 ):
     closed = free_port()
@@ -217,17 +217,19 @@ def test_with_the_database_unreachable_pages_and_api_answer_503_json_and_readyz_
     elapsed = time.monotonic() - started
 
     unavailable = {"detail": "The database is unavailable. Try again shortly.", "code": "database_unavailable"}
-    for path in api + pages:
+    for path in api:
         status, content_type, body = answers[path]
         assert (path, status, content_type) == (path, 503, "application/json"), body[:300]
         assert json.loads(body) == unavailable
+    for path in pages:
+        status, content_type, body = answers[path]
+        assert (path, status, content_type) == (path, 503, "text/html; charset=utf-8"), body[:300]
+        assert "AnimeDash cannot reach its database" in body
     status, _, body = answers["/readyz"]
     assert status == 503
     readyz = json.loads(body)
-    assert readyz["status"] == "unavailable"
-    assert readyz["checks"]["database"].startswith("error: OperationalError")
-    assert f"port {closed} failed: Connection refused" in readyz["checks"]["database"]
-    assert readyz["checks"]["cache"] == "ok"
+    # The failed check is named; its error (host, port, driver text) goes only to the log.
+    assert readyz == {"status": "unavailable", "checks": {"database": "failed", "cache": "ok"}}
     assert answers["/healthz"][:2] == (200, "application/json")
     record_property("paths answering 503", len(api) + len(pages))
     record_property("process seconds", round(elapsed, 2))

@@ -9,13 +9,14 @@ import pytest
 from django.utils import timezone
 
 from analytics import selectors
+from snapshots.feeds import FEEDS
 from snapshots.models import Genre
 from snapshots.tests.factories import AnimeFactory, EtlRunFactory, GenreFactory, SnapshotFactory, StudioFactory
 
 pytestmark = pytest.mark.django_db
 
 D = dt.date(2024, 5, 1)
-ENVELOPE_KEYS = {"feed", "as_of", "date", "baseline_date", "insufficient_history", "results"}
+ENVELOPE_KEYS = {"feed", "rank_by", "as_of", "date", "baseline_date", "insufficient_history", "results"}
 
 
 def ago(days: int) -> dt.date:
@@ -72,6 +73,7 @@ def test_every_list_answers_with_the_envelope_when_the_feed_has_no_data(call, ne
     assert set(result) == ENVELOPE_KEYS
     assert result == {
         "feed": "top",
+        "rank_by": "rank",
         "as_of": None,
         "date": None,
         "baseline_date": None,
@@ -204,7 +206,7 @@ def test_seasonal_trends_groups_by_year_and_season_in_calendar_order():
     AnimeFactory(year=None, season="fall")
     AnimeFactory(year=2018, season="fall")  # outside the default five years
 
-    result = selectors.seasonal_trends(as_of=dt.date(2024, 3, 1))
+    result = selectors.seasonal_trends(as_of=dt.date(2024, 3, 1), min_volume=1)
     assert (result["from_year"], result["to_year"]) == (2020, 2024)
     assert result["results"] == [
         {
@@ -232,11 +234,31 @@ def test_seasonal_trends_groups_by_year_and_season_in_calendar_order():
 def test_seasonal_trends_takes_an_explicit_range_and_replays_a_past_day():
     AnimeFactory(year=2015, season="spring", first_seen=dt.date(2024, 1, 1))
     AnimeFactory(year=2016, season="spring", first_seen=dt.date(2024, 6, 1))
-    full = selectors.seasonal_trends(from_year=2015, to_year=2016)
+    full = selectors.seasonal_trends(from_year=2015, to_year=2016, min_volume=1)
     assert [(row["year"], row["volume"]) for row in full["results"]] == [(2015, 1), (2016, 1)]
-    past = selectors.seasonal_trends(from_year=2015, to_year=2016, as_of=dt.date(2024, 2, 1))
+    past = selectors.seasonal_trends(from_year=2015, to_year=2016, as_of=dt.date(2024, 2, 1), min_volume=1)
     assert [(row["year"], row["volume"]) for row in past["results"]] == [(2015, 1)]
     assert selectors.seasonal_trends(to_year=2016)["from_year"] == 2012
+
+
+def test_seasonal_trends_hide_seasons_below_the_minimum_volume_and_say_how_many(settings):
+    assert settings.SEASON_MIN_VOLUME == 3  # the default
+    for score in ("7.00", "7.20", "7.40"):
+        AnimeFactory(year=2023, season="spring", score=Decimal(score))
+    AnimeFactory(year=2023, season="summer", score=Decimal("9.90"))  # one title: no season to crown
+    AnimeFactory.create_batch(2, year=2023, season="fall", score=Decimal("9.00"))
+
+    result = selectors.seasonal_trends(from_year=2023, to_year=2023)
+    assert [(row["season"], row["volume"]) for row in result["results"]] == [("spring", 3)]
+    assert (result["min_volume"], result["hidden_small_seasons"]) == (3, 2)
+    settings.SEASON_MIN_VOLUME = 2
+    assert [row["season"] for row in selectors.seasonal_trends(from_year=2023, to_year=2023)["results"]] == [
+        "spring",
+        "fall",
+    ]
+    everything = selectors.seasonal_trends(from_year=2023, to_year=2023, min_volume=1)
+    assert [row["season"] for row in everything["results"]] == ["spring", "summer", "fall"]
+    assert (everything["min_volume"], everything["hidden_small_seasons"]) == (1, 0)
 
 
 # --- climbers and fallers -------------------------------------------------------------------------
@@ -260,6 +282,7 @@ def test_climbers_compare_with_the_newest_day_in_the_window_and_order_by_change(
         "rank": 3,
         "previous_rank": 9,
         "change": 6,
+        "mal_rank": 3,
         "score": Decimal("8.00"),
         "image_url": up6_better.image_url,
     }
@@ -385,6 +408,7 @@ def test_score_momentum_keeps_rises_of_at_least_min_change():
         "previous_score": Decimal("7.00"),
         "change": Decimal("0.50"),
         "rank": 1,
+        "mal_rank": 1,
     }
     strict = selectors.score_momentum(feed="top", window=30, as_of=None, min_change=Decimal("0.10"))
     assert ids(strict) == [big.mal_id, small.mal_id]
@@ -420,9 +444,23 @@ def test_new_entries_are_titles_entering_the_top_this_week_and_not_in_the_90_day
     result = selectors.new_entries(feed="top", as_of=None)
     assert result["insufficient_history"] is None
     assert result["results"] == [
-        {"mal_id": outsider_before.mal_id, "title": outsider_before.title, "rank": 2, "entered_on": D, "best_rank": 2},
-        {"mal_id": new.mal_id, "title": new.title, "rank": 30, "entered_on": ago(5), "best_rank": 12},
-        {"mal_id": too_old.mal_id, "title": too_old.title, "rank": None, "entered_on": ago(6), "best_rank": 5},
+        {
+            "mal_id": outsider_before.mal_id,
+            "title": outsider_before.title,
+            "rank": 2,
+            "mal_rank": 2,
+            "entered_on": D,
+            "best_rank": 2,
+        },
+        {"mal_id": new.mal_id, "title": new.title, "rank": 30, "mal_rank": 30, "entered_on": ago(5), "best_rank": 12},
+        {
+            "mal_id": too_old.mal_id,
+            "title": too_old.title,
+            "rank": None,
+            "mal_rank": None,
+            "entered_on": ago(6),
+            "best_rank": 5,
+        },
     ]
     # In the top 10, the old timer (rank 50 on D - 7) is new too.
     top_10 = [old_timer.mal_id, outsider_before.mal_id, too_old.mal_id]
@@ -475,9 +513,9 @@ def test_streaks_count_consecutive_feed_days_in_the_top_ending_at_d():
 
     result = selectors.top_streaks(feed="top", as_of=None)
     assert result["results"] == [
-        {"mal_id": steady.mal_id, "title": steady.title, "rank": 1, "days": 5, "since": ago(9)},
-        {"mal_id": broken.mal_id, "title": broken.title, "rank": 2, "days": 2, "since": ago(1)},
-        {"mal_id": unranked_gap.mal_id, "title": unranked_gap.title, "rank": 2, "days": 1, "since": D},
+        {"mal_id": steady.mal_id, "title": steady.title, "rank": 1, "mal_rank": 1, "days": 5, "since": ago(9)},
+        {"mal_id": broken.mal_id, "title": broken.title, "rank": 2, "mal_rank": 2, "days": 2, "since": ago(1)},
+        {"mal_id": unranked_gap.mal_id, "title": unranked_gap.title, "rank": 2, "mal_rank": 2, "days": 1, "since": D},
     ]
     assert ids(selectors.top_streaks(feed="top", as_of=None, top=1)) == [steady.mal_id]
 
@@ -502,6 +540,88 @@ def test_streaks_longer_than_one_batch_cost_a_few_queries(django_assert_max_num_
     assert [(row["days"], row["since"]) for row in result["results"]] == [(200, ago(199)), (40, ago(39))]
 
 
+# --- the feed rank --------------------------------------------------------------------------------
+
+
+def test_each_feed_declares_the_rank_its_trends_use():
+    assert {name: feed.rank_by for name, feed in FEEDS.items()} == {
+        "top": "rank",
+        "airing": "position",
+        "upcoming": "position",
+        "popular": "popularity",
+        "movies": "position",
+        "season": "position",
+    }
+
+
+def test_popular_climbers_move_by_popularity_not_by_mal_rank():
+    # Before the feed rank, `popular` listed the score-rank mover: the row `top` would list.
+    gains_members, score_mover = AnimeFactory.create_batch(2)
+    put(gains_members, ago(7), 50, feed="popular", position=9, popularity=9)
+    put(gains_members, D, 50, feed="popular", position=4, popularity=4)
+    put(score_mover, ago(7), 30, feed="popular", position=2, popularity=2)
+    put(score_mover, D, 10, feed="popular", position=2, popularity=2)
+
+    climbers = selectors.rank_climbers(feed="popular", window=7, as_of=None)
+    assert climbers["rank_by"] == "popularity"
+    assert climbers["results"] == [
+        {
+            "mal_id": gains_members.mal_id,
+            "title": gains_members.title,
+            "rank": 4,
+            "previous_rank": 9,
+            "change": 5,
+            "mal_rank": 50,
+            "score": Decimal("8.00"),
+            "image_url": gains_members.image_url,
+        }
+    ]
+    assert selectors.rank_fallers(feed="popular", window=7, as_of=None)["results"] == []
+
+
+def test_upcoming_titles_have_no_mal_rank_yet_their_trends_move_by_position():
+    # Not yet aired titles have no rank: before the feed rank, every `upcoming` list stayed empty.
+    rising, sinking = AnimeFactory.create_batch(2)
+    for taken_on, places in ((ago(7), {rising: 6, sinking: 1}), (D, {rising: 1, sinking: 6})):
+        for anime, position in places.items():
+            put(anime, taken_on, None, None, feed="upcoming", position=position, popularity=None)
+
+    def moves(selector):
+        result = selector(feed="upcoming", window=7, as_of=None)
+        assert result["rank_by"] == "position"
+        return [(r["mal_id"], r["rank"], r["previous_rank"], r["change"], r["mal_rank"]) for r in result["results"]]
+
+    assert moves(selectors.rank_climbers) == [(rising.mal_id, 1, 6, 5, None)]
+    assert moves(selectors.rank_fallers) == [(sinking.mal_id, 6, 1, -5, None)]
+    new = selectors.new_entries(feed="upcoming", as_of=None, top=5)
+    assert new["rank_by"] == "position"
+    assert new["results"] == [
+        {
+            "mal_id": rising.mal_id,
+            "title": rising.title,
+            "rank": 1,
+            "mal_rank": None,
+            "entered_on": D,
+            "best_rank": 1,
+        }
+    ]
+    streaks = selectors.top_streaks(feed="upcoming", as_of=None, top=5)
+    assert [(r["mal_id"], r["rank"], r["days"], r["since"]) for r in streaks["results"]] == [(rising.mal_id, 1, 1, D)]
+
+
+def test_momentum_in_a_position_feed_breaks_ties_by_position_and_shows_the_mal_rank():
+    behind, ahead = AnimeFactory.create_batch(2)
+    for anime, position, mal_rank in ((behind, 8, 3), (ahead, 2, 40)):
+        put(anime, ago(7), mal_rank, "8.00", feed="airing", position=position)
+        put(anime, D, mal_rank, "8.20", feed="airing", position=position)
+    result = selectors.score_momentum(feed="airing", window=7, as_of=None)
+    assert result["rank_by"] == "position"
+    assert [(r["mal_id"], r["rank"], r["mal_rank"]) for r in result["results"]] == [
+        (ahead.mal_id, 2, 40),
+        (behind.mal_id, 8, 3),
+    ]
+
+
 # --- trending -------------------------------------------------------------------------------------
 
 
@@ -512,18 +632,32 @@ def test_trending_bundles_each_widget_as_an_envelope():
     put(b, ago(7), 1)
     put(b, D, 2)
     result = selectors.trending(feed="top", as_of=None, limit=1)
-    assert (result["feed"], result["as_of"], result["date"]) == ("top", None, D)
+    assert (result["feed"], result["rank_by"], result["as_of"], result["date"]) == ("top", "rank", None, D)
     widgets = [
         *("weekly_climbers", "monthly_climbers", "weekly_fallers", "monthly_fallers"),
         *("weekly_momentum", "monthly_momentum", "new_entries", "streaks"),
     ]
     for widget in widgets:
         assert set(result[widget]) == ENVELOPE_KEYS
+        assert result[widget]["rank_by"] == "rank"
         assert len(result[widget]["results"]) <= 1
     assert ids(result["weekly_climbers"]) == [a.mal_id]
     assert ids(result["weekly_fallers"]) == [b.mal_id]
     assert result["monthly_climbers"]["insufficient_history"]["needed_days"] == 31
     assert ids(result["streaks"]) == [a.mal_id]
+
+
+def test_trending_of_a_position_feed_moves_by_position_and_names_it():
+    rising, sinking = AnimeFactory.create_batch(2)
+    for taken_on, places in ((ago(7), {rising: 2, sinking: 1}), (D, {rising: 1, sinking: 2})):
+        for anime, position in places.items():
+            put(anime, taken_on, None, feed="upcoming", position=position)
+    result = selectors.trending(feed="upcoming", as_of=None)
+    assert result["rank_by"] == "position"
+    assert {result[widget]["rank_by"] for widget in ("weekly_climbers", "new_entries", "streaks")} == {"position"}
+    assert ids(result["weekly_climbers"]) == [rising.mal_id]
+    assert ids(result["weekly_fallers"]) == [sinking.mal_id]
+    assert ids(result["streaks"]) == [rising.mal_id, sinking.mal_id]
 
 
 # --- performance ----------------------------------------------------------------------------------
@@ -577,28 +711,78 @@ def test_anime_detail_has_facts_and_the_latest_row_per_feed():
     ]
 
 
-def test_anime_history_gives_each_point_its_change_from_the_previous_snapshot():
+def test_anime_history_draws_the_title_numbers_once_per_day_and_each_feed_its_own_places():
     anime = AnimeFactory()
-    put(anime, ago(9), 5, "8.00", members=100)
-    put(anime, ago(2), 3, "8.25", members=150)
-    put(anime, D, 4, None, members=160)
-    put(anime, D, 9, feed="airing")
+    title = {"members": 150, "popularity": 38, "favorites": 9}
+    put(anime, ago(9), 5, "8.00", members=100, popularity=40, favorites=7, position=6)
+    put(anime, ago(5), 4, "8.10", feed="airing", members=120, popularity=39, favorites=8, position=15)
+    put(anime, ago(2), 3, "8.25", position=4, **title)
+    put(anime, ago(2), 3, "8.25", feed="airing", position=12, **title)
+    put(anime, D, 4, None, members=160, popularity=38, favorites=9, position=5)
+    put(anime, D, 4, None, feed="airing", members=160, popularity=38, favorites=9, position=9)
+
     history = selectors.anime_history(anime=anime)
-    top = history["feeds"]["top"]
-    assert [point["taken_on"] for point in top] == [ago(9), ago(2), D]
-    assert [(p["rank_change"], p["score_change"], p["members_change"]) for p in top] == [
-        (None, None, None),
-        (2, Decimal("0.25"), 50),
-        (-1, None, 10),
+    # One point per day, whichever feeds had the title that day (D - 5: only airing).
+    assert history["days"][:2] == [
+        {
+            "taken_on": ago(9),
+            "score": Decimal("8.00"),
+            "rank": 5,
+            "popularity": 40,
+            "members": 100,
+            "favorites": 7,
+            "score_change": None,
+            "rank_change": None,
+            "popularity_change": None,
+            "members_change": None,
+            "favorites_change": None,
+        },
+        {
+            "taken_on": ago(5),
+            "score": Decimal("8.10"),
+            "rank": 4,
+            "popularity": 39,
+            "members": 120,
+            "favorites": 8,
+            "score_change": Decimal("0.10"),
+            "rank_change": 1,
+            "popularity_change": 1,
+            "members_change": 20,
+            "favorites_change": 1,
+        },
     ]
+    changes = [(d["taken_on"], d["rank_change"], d["score_change"], d["members_change"]) for d in history["days"]]
+    assert changes[2:] == [(ago(2), 1, Decimal("0.15"), 30), (D, -1, None, 10)]
+    # Per feed, its feed rank (MAL's rank in top, the position in airing) and position.
+    assert history["rank_by"] == {"top": "rank", "airing": "position"}
+    assert history["feeds"] == {
+        "top": [
+            {"taken_on": ago(9), "feed_rank": 5, "position": 6, "feed_rank_change": None},
+            {"taken_on": ago(2), "feed_rank": 3, "position": 4, "feed_rank_change": 2},
+            {"taken_on": D, "feed_rank": 4, "position": 5, "feed_rank_change": -1},
+        ],
+        "airing": [
+            {"taken_on": ago(5), "feed_rank": 15, "position": 15, "feed_rank_change": None},
+            {"taken_on": ago(2), "feed_rank": 12, "position": 12, "feed_rank_change": 3},
+            {"taken_on": D, "feed_rank": 9, "position": 9, "feed_rank_change": 3},
+        ],
+    }
     assert list(history["feeds"]) == ["top", "airing"]
 
     # A window still compares its first point with the snapshot before it.
-    recent = selectors.anime_history(anime=anime, days=3)["feeds"]["top"]
-    assert [(p["taken_on"], p["rank_change"]) for p in recent] == [(ago(2), 2), (D, -1)]
-    replay = selectors.anime_history(anime=anime, days=3, as_of=ago(2))["feeds"]
-    assert [(p["taken_on"], p["rank_change"]) for p in replay["top"]] == [(ago(2), 2)]
-    assert "airing" not in replay
+    recent = selectors.anime_history(anime=anime, days=3)
+    assert [(d["taken_on"], d["rank_change"]) for d in recent["days"]] == [(ago(2), 1), (D, -1)]
+    assert [(p["taken_on"], p["feed_rank_change"]) for p in recent["feeds"]["top"]] == [(ago(2), 2), (D, -1)]
+    replay = selectors.anime_history(anime=anime, days=3, as_of=ago(2))
+    assert [(d["taken_on"], d["rank_change"]) for d in replay["days"]] == [(ago(2), 1)]
+    assert [(p["taken_on"], p["feed_rank_change"]) for p in replay["feeds"]["airing"]] == [(ago(2), 3)]
+    assert selectors.anime_history(anime=anime, as_of=ago(10)) == {
+        "mal_id": anime.mal_id,
+        "title": anime.title,
+        "days": [],
+        "rank_by": {},
+        "feeds": {},
+    }
 
 
 # --- status ---------------------------------------------------------------------------------------

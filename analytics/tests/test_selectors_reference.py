@@ -2,8 +2,9 @@
 
 The reference below is written from the definitions in ARCHITECTURE.md ("Analytics (exact
 definitions)") and the analytics spec, over plain Python rows, with none of the selectors' shortcuts
-(no batching, no narrowed reads): every day of the feed is looked at. Hypothesis generates histories
-with rank ties, null ranks and scores, missed days, titles leaving and re-entering, and days placed on
+(no batching, no narrowed reads): every day of the feed is looked at. Trends compare each feed's own
+feed rank, so the feeds drawn rank by MAL's rank, by popularity and by position. Hypothesis generates
+histories with rank ties, null ranks and scores, missed days, titles leaving and re-entering, and days placed on
 the window edges (D - 7, D - 14, D - 30, D - 60, D - 90 ...), then each example is written with
 bulk_create inside a savepoint that is rolled back.
 """
@@ -31,7 +32,9 @@ from snapshots.models import Anime, Genre, Snapshot, SnapshotDay
 pytestmark = pytest.mark.django_db
 
 END = dt.date(2024, 6, 30)
-FEEDS = ("top", "airing")
+# The feed rank of each feed (ARCHITECTURE.md, "Feeds"): MAL's rank, popularity, or the position.
+FEED_RANKS = {"top": "rank", "airing": "position", "popular": "popularity"}
+FEEDS = tuple(FEED_RANKS)
 # Offsets before END that sit on or next to a window edge for the as_of values drawn below.
 EDGES = (0, 1, 2, 5, 6, 7, 8, 9, 13, 14, 15, 16, 29, 30, 31, 32, 59, 60, 61, 62, 89, 90, 91, 92, 97, 98)
 AS_OF_BACK = (None, 0, 1, 2, 7)
@@ -70,7 +73,12 @@ class Point:
     mal_id: int
     position: int
     rank: int | None
+    popularity: int | None
     score: Decimal | None
+
+    @property
+    def feed_rank(self) -> int | None:
+        return getattr(self, FEED_RANKS[self.feed])
 
 
 @dataclass
@@ -139,7 +147,7 @@ def histories(draw: st.DrawFn) -> History:
             # Mostly well filled days, so titles are often present on both compared days.
             present = draw(st.lists(st.sampled_from(ids), unique=True, min_size=len(ids) // 2))
             for position, mal_id in enumerate(present, start=1):
-                points.append(Point(feed, day, mal_id, position, draw(ranks), draw(scores)))
+                points.append(Point(feed, day, mal_id, position, draw(ranks), draw(ranks), draw(scores)))
     back = draw(st.sampled_from(AS_OF_BACK))
     as_of = None if back is None else END - dt.timedelta(days=back)
     return History(titles=catalogue, points=points, as_of=as_of)
@@ -154,7 +162,15 @@ def stored(history: History) -> Iterator[None]:
         links = [Anime.genres.through(anime_id=t.mal_id, genre_id=g) for t in history.titles.values() for g in t.genres]
         Anime.genres.through.objects.bulk_create(links)
         Snapshot.objects.bulk_create(
-            Snapshot(anime_id=p.mal_id, feed=p.feed, taken_on=p.day, position=p.position, rank=p.rank, score=p.score)
+            Snapshot(
+                anime_id=p.mal_id,
+                feed=p.feed,
+                taken_on=p.day,
+                position=p.position,
+                rank=p.rank,
+                popularity=p.popularity,
+                score=p.score,
+            )
             for p in history.points
         )
         # The ETL writes a feed's day list with its rows; the selectors read days from it.
@@ -194,6 +210,7 @@ def ref_day(h: History, feed: str) -> dt.date | None:
 def ref_envelope(h: History, feed: str, day: dt.date | None, **extra: Any) -> dict[str, Any]:
     return {
         "feed": feed,
+        "rank_by": FEED_RANKS[feed],
         "as_of": h.as_of,
         "date": day,
         "baseline_date": extra.get("baseline"),
@@ -236,17 +253,18 @@ def ref_rank_moves(h: History, feed: str, window: int, limit: int, climbing: boo
         out: list[dict[str, Any]] = []
         for mal_id, point in now.items():
             old = before.get(mal_id)
-            if old is None or old.rank is None or point.rank is None:
+            if old is None or old.feed_rank is None or point.feed_rank is None:
                 continue
-            change = old.rank - point.rank
+            change = old.feed_rank - point.feed_rank
             if (climbing and change > 0) or (not climbing and change < 0):
                 out.append(
                     {
                         "mal_id": mal_id,
                         "title": f"Title {mal_id}",
-                        "rank": point.rank,
-                        "previous_rank": old.rank,
+                        "rank": point.feed_rank,
+                        "previous_rank": old.feed_rank,
                         "change": change,
+                        "mal_rank": point.rank,
                         "score": point.score,
                         "image_url": f"https://cdn.example/{mal_id}.jpg",
                     }
@@ -275,7 +293,8 @@ def ref_momentum(h: History, feed: str, window: int, limit: int, min_change: Dec
                         "score": point.score,
                         "previous_score": old.score,
                         "change": point.score - old.score,
-                        "rank": point.rank,
+                        "rank": point.feed_rank,
+                        "mal_rank": point.rank,
                     }
                 )
         big = 10**9
@@ -298,7 +317,7 @@ def ref_new_entries(h: History, feed: str, top: int, limit: int) -> dict[str, An
 
     def in_top(mal_id: int, d: dt.date) -> bool:
         point = h.on(feed, d).get(mal_id)
-        return point is not None and point.rank is not None and point.rank <= top
+        return point is not None and point.feed_rank is not None and point.feed_rank <= top
 
     out: list[dict[str, Any]] = []
     for mal_id in h.titles:
@@ -306,12 +325,13 @@ def ref_new_entries(h: History, feed: str, top: int, limit: int) -> dict[str, An
         if not entered or any(in_top(mal_id, d) for d in old_days):
             continue
         now = h.on(feed, day).get(mal_id)
-        best = min(rank for d in entered if (rank := h.on(feed, d)[mal_id].rank) is not None)
+        best = min(rank for d in entered if (rank := h.on(feed, d)[mal_id].feed_rank) is not None)
         out.append(
             {
                 "mal_id": mal_id,
                 "title": f"Title {mal_id}",
-                "rank": now.rank if now else None,
+                "rank": now.feed_rank if now else None,
+                "mal_rank": now.rank if now else None,
                 "entered_on": min(entered),
                 "best_rank": best,
             }
@@ -328,15 +348,24 @@ def ref_streaks(h: History, feed: str, top: int, limit: int) -> dict[str, Any]:
     days_back = sorted((d for d in h.days(feed) if d <= day), reverse=True)
     out: list[dict[str, Any]] = []
     for mal_id, point in h.on(feed, day).items():
-        if point.rank is None or point.rank > top:
+        if point.feed_rank is None or point.feed_rank > top:
             continue
         count, since = 0, day
         for d in days_back:
             held = h.on(feed, d).get(mal_id)
-            if held is None or held.rank is None or held.rank > top:
+            if held is None or held.feed_rank is None or held.feed_rank > top:
                 break
             count, since = count + 1, d
-        out.append({"mal_id": mal_id, "title": f"Title {mal_id}", "rank": point.rank, "days": count, "since": since})
+        out.append(
+            {
+                "mal_id": mal_id,
+                "title": f"Title {mal_id}",
+                "rank": point.feed_rank,
+                "mal_rank": point.rank,
+                "days": count,
+                "since": since,
+            }
+        )
     out.sort(key=lambda r: (-r["days"], r["rank"], r["mal_id"]))
     return ref_envelope(h, feed, day, results=out[:limit])
 
@@ -363,7 +392,7 @@ def ref_top_rated(h: History, feed: str, limit: int, min_score: Decimal | None, 
                 "position": point.position,
                 "score": point.score,
                 "members": None,
-                "popularity": None,
+                "popularity": point.popularity,
                 "image_url": f"https://cdn.example/{mal_id}.jpg",
             }
         )
@@ -405,7 +434,7 @@ def ref_genres(h: History, feed: str, kind: str) -> dict[str, Any]:
     return ref_envelope(h, feed, day, results=out)
 
 
-def ref_seasons(h: History, from_year: int, to_year: int, as_of: dt.date | None) -> dict[str, Any]:
+def ref_seasons(h: History, from_year: int, to_year: int, as_of: dt.date | None, min_volume: int) -> dict[str, Any]:
     groups: dict[tuple[int, str], list[Title]] = {}
     for t in h.titles.values():
         if t.year is None or not t.season or not from_year <= t.year <= to_year:
@@ -429,9 +458,17 @@ def ref_seasons(h: History, from_year: int, to_year: int, as_of: dt.date | None)
             "total_favorites": sum(t.favorites or 0 for t in ts),
         }
         for (year, season), ts in groups.items()
+        if len(ts) >= min_volume
     ]
     out.sort(key=lambda r: (r["year"], SEASONS.index(r["season"])))
-    return {"from_year": from_year, "to_year": to_year, "results": out}
+    hidden = sum(1 for ts in groups.values() if len(ts) < min_volume)
+    return {
+        "from_year": from_year,
+        "to_year": to_year,
+        "min_volume": min_volume,
+        "hidden_small_seasons": hidden,
+        "results": out,
+    }
 
 
 # --- the comparisons ------------------------------------------------------------------------------
@@ -478,7 +515,7 @@ def test_day_tables_match_the_reference(history, limit, min_score, genre, kind):
                 feed=feed, as_of=history.as_of, limit=limit, min_score=min_score, genre=genre, type=kind
             )
             expected = ref_top_rated(history, feed, limit, min_score, genre, kind)
-            # Snapshots written here carry no members or popularity: null in, null out.
+            # Snapshots written here carry no members: null in, null out.
             assert got == expected
             for genre_kind in KINDS:
                 got = selectors.genre_distribution(feed=feed, as_of=history.as_of, kind=genre_kind)
@@ -490,10 +527,11 @@ def test_day_tables_match_the_reference(history, limit, min_score, genre, kind):
     history=histories(),
     years=st.tuples(st.integers(min_value=2016, max_value=2026), st.integers(min_value=2016, max_value=2026)),
     as_of=st.sampled_from([None, END, END - dt.timedelta(days=200)]),
+    min_volume=st.integers(min_value=1, max_value=3),
 )
-def test_seasonal_trends_match_the_reference(history, years, as_of):
+def test_seasonal_trends_match_the_reference(history, years, as_of, min_volume):
     with stored(history):
-        got = selectors.seasonal_trends(from_year=years[0], to_year=years[1], as_of=as_of)
-        assert got == ref_seasons(history, years[0], years[1], as_of)
-        # The default span: the five years ending in as_of's year.
-        assert selectors.seasonal_trends(as_of=END) == ref_seasons(history, 2020, 2024, END)
+        got = selectors.seasonal_trends(from_year=years[0], to_year=years[1], as_of=as_of, min_volume=min_volume)
+        assert got == ref_seasons(history, years[0], years[1], as_of, min_volume)
+        # The default span: the five years ending in as_of's year, and the default minimum volume (3).
+        assert selectors.seasonal_trends(as_of=END) == ref_seasons(history, 2020, 2024, END, 3)

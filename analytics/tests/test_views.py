@@ -5,13 +5,17 @@ import json
 import re
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from rest_framework.renderers import JSONRenderer
 
+from analytics.selectors.status import data_version, forget_data_version
 from analytics.tests.seed import TODAY, seed_history
+from devtools.testing import admin_change_data
 from snapshots.models import EtlRun
-from snapshots.tests.factories import AnimeFactory, EtlRunFactory, RejectionFactory
+from snapshots.tests.factories import AnimeFactory, EtlRunFactory, RejectionFactory, SnapshotFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -103,6 +107,31 @@ def test_trending_tables_are_one_fragment_the_page_script_swaps_in(client):
     assert fragment.strip() in page
 
 
+def test_trending_tables_say_which_feed_rank_they_count_in(client):
+    seed_history(feed="popular")
+    html = client.get("/trending/", {"feed": "popular"}).content.decode()
+    assert "ranked by popularity" in html
+    assert '<th scope="col" class="num">Popularity</th>' in html
+    assert "Popularity at the comparison day minus popularity today" in html
+    # Beside a feed rank other than MAL's, MAL's rank stays a column of its own.
+    assert '<th scope="col" class="num">MAL rank</th>' in html
+    seed_history(feed="upcoming")
+    html = client.get("/trending/tables/", {"feed": "upcoming"}).content.decode()
+    assert "ranked by position" in html
+    assert '<th scope="col" class="num">Position</th>' in html
+    assert "in the top 10 by position" in html
+    seed_history(feed="top")
+    top = client.get("/trending/tables/", {"feed": "top"}).content.decode()
+    assert '<th scope="col" class="num">MAL rank</th>' in top
+    assert '<th scope="col" class="num">Position</th>' not in top
+
+
+def test_dashboard_trending_widget_names_its_feed_rank(client):
+    seed_history()
+    html = client.get("/").content.decode()
+    assert "Feed <strong>top</strong>, ranked by MAL rank" in html
+
+
 def test_the_top_ten_table_is_one_fragment_the_dashboard_script_swaps_in(client):
     seed_history()
     dashboard = client.get("/").content.decode()
@@ -148,8 +177,15 @@ def test_anime_detail_shows_facts_placeholder_and_history(client):
     assert 'class="cover-placeholder" aria-hidden="true">S0<' in html
     assert "data-cover-img" in html
     assert "Action" in html
-    history = page_data(response, "anime-data")["history"]
+    data = page_data(response, "anime-data")
+    history = data["history"]
+    # The title's own numbers once per day, and its places per feed in a chart of their own.
+    assert len(history["days"]) == 5
     assert len(history["feeds"]["top"]) == 5
+    for chart in ("score", "ranks", "audience", "feeds"):
+        assert f'id="{chart}-chart"' in html
+    assert "top by MAL rank" in html
+    assert data["rank_labels"] == {"rank": "MAL rank", "popularity": "popularity", "position": "position"}
     assert page_data(response, "anime-data")["api"] == f"/api/v1/anime/{anime.mal_id}/history"
 
 
@@ -167,7 +203,8 @@ def test_anime_detail_is_404_for_an_unknown_id(client):
     assert "There is no page at <code>/anime/987654321/</code>" in response.content.decode()
 
 
-def test_status_page_shows_runs_freshness_schedule_and_rejections(client):
+def test_status_page_shows_runs_freshness_schedule_and_rejections(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/1"  # beat runs beside a broker
     seed_history(days=2)
     old = EtlRunFactory(feed="airing", taken_on=TODAY - dt.timedelta(days=4))
     EtlRun.objects.filter(pk=old.pk).update(
@@ -195,12 +232,27 @@ def test_status_page_shows_runs_freshness_schedule_and_rejections(client):
     assert len(response.context["runs"]) == 4
 
 
-def test_status_page_without_runs_or_schedule(client):
+def test_status_page_without_runs_or_schedule(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/1"
     PeriodicTask.objects.all().delete()
     html = client.get("/status/").content.decode()
     assert "No enabled schedule." in html
     assert "No rejected items" in html
     assert "python manage.py etl run --all" in html
+
+
+def test_status_page_promises_no_scheduled_run_without_a_scheduler(client, settings):
+    # The embedded setup (the demo) has no broker, so no beat: the schedule in the database never runs.
+    settings.CELERY_BROKER_URL = None
+    crontab, _ = CrontabSchedule.objects.get_or_create(minute="10", hour="0", timezone="UTC")
+    PeriodicTask.objects.update_or_create(
+        name="snapshot top", defaults={"task": "snapshots.tasks.feed_snapshot", "crontab": crontab, "args": '["top"]'}
+    )
+    html = client.get("/status/").content.decode()
+    assert "No scheduler runs in this setup" in html
+    assert "python manage.py etl run --all" in html
+    assert 'id="next-run"' not in html
+    assert "daily at 00:10 UTC" not in html
 
 
 def test_about_page_explains_every_metric(client):
@@ -210,15 +262,27 @@ def test_about_page_explains_every_metric(client):
     html = response.content.decode()
     minus, times = "\u2212", "\u00d7"  # the page writes formulas with real minus and times signs
     for words in [
-        f"change = rank at B {minus} rank at D",
+        f"change = feed rank at B {minus} feed rank at D",
         f"D {minus} 2 {times} window ≤ B ≤ D {minus} window",
         f"change = score at D {minus} score at B",
         "titles having the genre ÷ titles in the snapshot",
         "mentions of the genre ÷ all genre mentions",
         "a missed day does not break a streak",
         "GET /top/anime?filter=airing",
+        "A season with fewer than 3 titles is not shown",
+        "the title's own numbers once per day",
     ]:
         assert words in html
+    # The feeds table names each feed's feed rank, the number its trends count in.
+    rows = dict(re.findall(r'<th scope="row">(\w+)</th>.*?<td class="rank-by">(.*?)</td>', html))
+    assert rows == {
+        "top": "<code>rank</code> (MAL rank)",
+        "airing": "<code>position</code>",
+        "upcoming": "<code>position</code>",
+        "popular": "<code>popularity</code>",
+        "movies": "<code>position</code>",
+        "season": "<code>position</code>",
+    }
 
 
 def test_search_redirects_to_the_only_match(client):
@@ -248,3 +312,102 @@ def test_every_page_has_the_header_search_and_no_inline_script(client):
         scripts = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", html)
         assert all('type="application/json"' in attrs for attrs in scripts), url
         assert not re.search(r"\son[a-z]+=", html), url
+
+
+@pytest.mark.parametrize(
+    "url", ["/", "/top-table/", "/trending/", "/trending/tables/", "/anime/1000/", "/status/", "/about/", "/search/"]
+)
+def test_pages_answer_405_to_a_method_they_do_not_take(url):
+    seed_history(days=2)
+    client = Client(enforce_csrf_checks=True)  # as a browser meets it: no CSRF 403 comes first
+    assert client.get(url).status_code in (200, 302)
+    for method in ("post", "put", "delete"):
+        assert getattr(client, method)(url).status_code == 405, (method, url)
+
+
+def test_robots_txt_allows_the_pages_and_keeps_crawlers_off_the_api_and_admin(client):
+    response = client.get("/robots.txt")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    lines = response.content.decode().splitlines()
+    assert {"User-agent: *", "Allow: /", "Disallow: /api/", "Disallow: /admin/"} <= set(lines)
+
+
+def test_favicon_ico_leads_to_the_site_icon(client):
+    response = client.get("/favicon.ico", follow=True)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in b"".join(response.streaming_content)
+
+
+def test_trending_page_is_cached_once_whatever_extra_or_repeated_parameters_the_query_carries(client):
+    from django.core.cache import cache
+
+    seed_history(days=10)
+    first = client.get("/trending/", {"window": "7"}).content
+    for query in ("window=7&window=7&window=7", "window=7&junk=1", "window=7&utm_source=" + "x" * 200):
+        assert client.get(f"/trending/?{query}").content == first
+    assert len(cache.keys("analytics:trending-html:*")) == 1
+    # A day typed with spaces around it is the same day, drawn and cached once.
+    day = (TODAY - dt.timedelta(days=2)).isoformat()
+    replay = client.get("/trending/", {"as_of": day}).content
+    assert f'value="{day}"'.encode() in replay
+    for typed in (f" {day}", f"{day}" + " " * 50):
+        assert client.get("/trending/", {"as_of": typed}).content == replay
+    assert len(cache.keys("analytics:trending-html:*")) == 2
+
+
+def test_a_title_edited_in_the_admin_shows_at_once_on_its_page_its_answer_and_search(client, admin_client):
+    anime = AnimeFactory(mal_id=7, title="Old name")
+    SnapshotFactory(anime=anime, taken_on=TODAY)
+    detail, search = reverse("api:anime-detail", args=[7]), reverse("api:anime-search")
+    assert client.get(detail).json()["title"] == "Old name"
+    assert "Old name" in client.get("/anime/7/").content.decode()
+    assert [row["title"] for row in client.get(search, {"q": "name"}).json()["results"]] == ["Old name"]
+
+    change = reverse("admin:snapshots_anime_change", args=[7])
+    assert admin_client.post(change, admin_change_data(anime, title="New name")).status_code == 302
+
+    assert client.get(detail).json()["title"] == "New name"
+    assert "New name" in client.get("/anime/7/").content.decode()
+    assert [row["title"] for row in client.get(search, {"q": "name"}).json()["results"]] == ["New name"]
+
+
+def test_an_admin_edit_moves_the_data_version_that_every_process_reads_from_the_database(admin_client):
+    anime = AnimeFactory(mal_id=7, title="Old name")
+    forget_data_version()
+    before = data_version()
+    change = reverse("admin:snapshots_anime_change", args=[7])
+    assert admin_client.post(change, admin_change_data(anime, title="New name")).status_code == 302
+    # Another process keeps its version DATA_VERSION_TTL at most, then reads the database again.
+    forget_data_version()
+    assert data_version() != before
+
+
+def test_a_snapshot_deleted_in_the_admin_leaves_the_titles_history_at_once(client, admin_client):
+    anime = AnimeFactory(mal_id=7)
+    kept = SnapshotFactory(anime=anime, taken_on=TODAY - dt.timedelta(days=1))
+    wrong = SnapshotFactory(anime=anime, taken_on=TODAY)
+    history = reverse("api:anime-history", args=[7])
+    assert len(client.get(history).json()["feeds"]["top"]) == 2
+    delete = reverse("admin:snapshots_snapshot_delete", args=[wrong.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 302
+    assert [p["taken_on"] for p in client.get(history).json()["feeds"]["top"]] == [kept.taken_on.isoformat()]
+
+
+def test_status_page_tells_a_runs_failure_in_words_and_never_the_database_text(client):
+    raw = 'Database error: duplicate key value violates unique constraint "snapshot_unique_anime_feed_day"'
+    public = "Database error; the day keeps its previous data."
+    EtlRunFactory(feed="top", taken_on=TODAY, status=EtlRun.Status.FAILED, error=raw, public_error=public)
+    html = client.get("/status/").content.decode()
+    assert public in html
+    assert "duplicate key" not in html
+    assert "snapshot_unique" not in html
+
+
+def test_search_page_finds_a_title_by_its_japanese_name(client):
+    AnimeFactory(mal_id=20, title="Naruto", title_japanese="ナルト")
+    AnimeFactory(mal_id=21, title="Boruto: Naruto Next Generations", title_japanese="BORUTO-ボルト-")
+    response = client.get("/search/", {"q": "ナルト"})
+    assert response.status_code == 302
+    assert response["Location"] == "/anime/20/"

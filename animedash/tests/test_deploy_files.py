@@ -23,11 +23,13 @@ from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from kubernetes_validate import utils as kubernetes_validate
+from prometheus_client import generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
 from analytics import cache as analytics_cache
 from snapshots import jikan, services
 from snapshots import metrics as etl_metrics
+from snapshots.feeds import FEEDS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -40,7 +42,10 @@ K8S = DEPLOY / "k8s"
 RUNBOOKS = DEPLOY / "docs" / "runbooks.md"
 SLO = DEPLOY / "docs" / "slo.md"
 KUBERNETES_VERSION = "1.33.0"
-PROBE_VIEWS = 'view!~"healthz|readyz|prometheus-django-metrics"'
+PROBE_VIEWS = 'view!~"healthz|readyz"'
+# Where Prometheus scrapes each process: ports of their own, never the public app's 8000.
+WEB_METRICS_PORT = 9807
+WORKER_METRICS_PORT = 9808
 
 # Metrics that come from Prometheus itself or from the exporters, not from the app: only the names the
 # rules and dashboards use, so each one here is a deliberate choice (checked: every entry is used).
@@ -190,8 +195,8 @@ urlpatterns = [path("deploy-test-boom", _boom), path("", include("animedash.urls
 
 @pytest.fixture
 def live_metric_names(client, etl, settings, monkeypatch) -> set[str]:
-    """Sample names of this process's /metrics after API calls, an ETL run, a cache outage, a failing
-    query and a 500: labelled series exist only once something was counted."""
+    """Sample names of this process's metrics (what its metrics port serves) after API calls, an ETL run,
+    a cache outage, a failing query and a 500: labelled series exist only once something was counted."""
     services.feed_snapshot(feed="top", taken_on=dt.date(2024, 5, 1))
     for url in ("/", "/api/v1/overview", "/api/v1/top-rated", "/api/v1/top-rated", "/healthz", "/readyz", "/nope"):
         client.get(url)
@@ -204,7 +209,7 @@ def live_metric_names(client, etl, settings, monkeypatch) -> set[str]:
     settings.ROOT_URLCONF = __name__
     client.raise_request_exception = False
     assert client.get("/deploy-test-boom").status_code == 500
-    body = client.get("/metrics").content.decode()
+    body = generate_latest().decode()
     return {line.split("{")[0].split(" ")[0] for line in body.splitlines() if line and not line.startswith("#")}
 
 
@@ -328,8 +333,9 @@ def test_prometheus_scrapes_web_worker_and_exporters_and_sends_to_alertmanager()
         job["job_name"]: [t for static in job["static_configs"] for t in static["targets"]]
         for job in config["scrape_configs"]
     }
-    assert targets["web"] == ["web:8000"]
-    assert targets["worker"] == ["worker:9808"]
+    assert targets["web"] == [f"web:{WEB_METRICS_PORT}"]
+    assert targets["worker"] == [f"worker:{WORKER_METRICS_PORT}"]
+    assert all(job.get("metrics_path", "/metrics") == "/metrics" for job in config["scrape_configs"])
     assert targets["postgres"] == ["postgres-exporter:9187"]
     assert targets["redis"] == ["redis-exporter:9121"]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
@@ -430,11 +436,19 @@ def test_compose_starts_web_after_the_migrate_one_shot_and_uses_named_volumes():
     for name in ("web", "worker", "beat"):
         assert services_[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert services_["migrate"]["command"] == ["/app/deploy/release"]
-    assert services_["worker"]["environment"]["CELERY_METRICS_PORT"] == "9808"
     for service in services_.values():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
             assert source.startswith(".") or source.startswith("/var/run/") or source in compose["volumes"], volume
+
+
+def test_compose_serves_metrics_on_their_own_ports_and_publishes_only_the_app():
+    services_ = _yaml(COMPOSE)["services"]
+    assert services_["web"]["environment"]["WEB_METRICS_PORT"] == str(WEB_METRICS_PORT)
+    assert services_["worker"]["environment"]["CELERY_METRICS_PORT"] == str(WORKER_METRICS_PORT)
+    published = [port for service in services_.values() for port in service.get("ports", [])]
+    assert services_["web"]["ports"] == ["127.0.0.1:${WEB_PORT:-8000}:8000"]
+    assert not [port for port in published if re.search(rf":({WEB_METRICS_PORT}|{WORKER_METRICS_PORT})$", port)]
 
 
 def test_compose_holds_no_secret_values():
@@ -448,18 +462,89 @@ def test_compose_holds_no_secret_values():
     assert "hooks.slack.com" not in text
 
 
+def _settings_variables() -> set[str]:
+    """Every environment variable animedash/settings.py reads, FEED_PAGES_<FEED> spelled out per feed."""
+    text = (ROOT / "animedash" / "settings.py").read_text()
+    names = set(re.findall(r'env_\w+\(\s*"([A-Z][A-Z0-9_]+)"', text))
+    assert 'f"FEED_PAGES_{name.upper()}"' in text
+    return names | {f"FEED_PAGES_{feed.upper()}" for feed in FEEDS}
+
+
 def test_env_example_lists_every_variable_of_compose_and_settings():
     example = (DEPLOY / ".env.example").read_text()
     listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, flags=re.MULTILINE))
     compose_vars = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", COMPOSE.read_text()))
-    settings_vars = set(
-        re.findall(r'env_\w+\(\s*"([A-Z][A-Z0-9_]+)"', (ROOT / "animedash" / "settings.py").read_text())
-    )
-    # Set by docker-compose.yml itself from the PostgreSQL/Redis containers.
-    derived = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_METRICS_PORT", "STATIC_ROOT"}
+    settings_vars = _settings_variables()
+    # Set by docker-compose.yml itself (the PostgreSQL/Redis containers, each process's metrics port) or
+    # by the image (STATIC_ROOT); FEED_PAGES_SEASON is left unset on purpose (every page of the season).
+    derived = {
+        *("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_METRICS_PORT", "WEB_METRICS_PORT"),
+        *("STATIC_ROOT", "FEED_PAGES_SEASON"),
+    }
     assert compose_vars - listed == set()
     assert settings_vars - derived - listed == set()
+    # And the other way: nothing listed that no one reads (the start scripts read the gunicorn and Celery knobs).
+    scripts_vars = {
+        name for script in DEPLOY.glob("start-*") for name in re.findall(r"\$\{([A-Z][A-Z0-9_]*)", script.read_text())
+    }
+    assert listed - compose_vars - settings_vars - scripts_vars == set()
     assert not (DEPLOY / ".env").exists() or ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+# Keys the compose stack and Kubernetes set differently on purpose (deploy/k8s/configmap.yaml says why).
+ENV_DIFFERENCES = {
+    # compose only: the stack's own image tag, published port and containers
+    *("ANIMEDASH_VERSION", "WEB_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "REDIS_MAXMEMORY"),
+    *("PROMETHEUS_RETENTION", "GRAFANA_ADMIN_USER", "GRAFANA_ADMIN_PASSWORD"),
+    # Kubernetes keeps these in the Secret animedash-secrets, never committed
+    *("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"),
+    # host names: compose adds localhost for its health checks, Kubernetes the pod's IP for the kubelet
+    *("ALLOWED_HOSTS", "PUBLIC_HOSTS", "POD_IP"),
+}
+
+
+def _compose_env(service: str) -> dict[str, str]:
+    """A compose service's environment: deploy/.env (its env_file, as .env.example has it) under its `environment`."""
+    env = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    definition = _yaml(COMPOSE)["services"][service]
+    assert definition["env_file"] == ".env"
+    return env | {key: str(value) for key, value in definition.get("environment", {}).items()}
+
+
+def _k8s_env(workload: str) -> dict[str, str]:
+    """A Kubernetes workload's environment: the ConfigMap under its container's own `env`."""
+    (configmap,) = [document for _, document in _k8s_documents() if document["kind"] == "ConfigMap"]
+    (container,) = _workloads()[workload]["spec"]["template"]["spec"]["containers"]
+    assert {"configMapRef": {"name": configmap["metadata"]["name"]}} in container["envFrom"]
+    return configmap["data"] | {item["name"]: item.get("value", "(from the pod)") for item in container.get("env", [])}
+
+
+@pytest.mark.parametrize(
+    ("service", "workload"),
+    [
+        ("web", "animedash-web"),
+        ("worker", "animedash-worker"),
+        ("beat", "animedash-beat"),
+        ("migrate", "animedash-migrate"),
+    ],
+)
+def test_compose_and_kubernetes_give_each_process_the_same_environment(service, workload):
+    compose, k8s = _compose_env(service), _k8s_env(workload)
+    assert sorted(compose.keys() - k8s.keys() - ENV_DIFFERENCES) == [], "set in compose only"
+    assert sorted(k8s.keys() - compose.keys() - ENV_DIFFERENCES) == [], "set in Kubernetes only"
+    differ = {key: (compose[key], k8s[key]) for key in compose.keys() & k8s.keys() - ENV_DIFFERENCES}
+    assert {key: values for key, values in differ.items() if values[0] != values[1]} == {}
+
+
+def test_both_deployments_trust_one_proxy_for_the_lockout_and_the_throttle():
+    """Behind the TLS proxy (compose) or the ingress controller (Kubernetes), the client's address is the
+    one the proxy appended to X-Forwarded-For: without it every client shares the proxy's address."""
+    for env in (_compose_env("web"), _k8s_env("animedash-web")):
+        assert (env["AXES_PROXY_COUNT"], env["API_NUM_PROXIES"]) == ("1", "1")
 
 
 # --- Kubernetes ------------------------------------------------------------------------------------
@@ -512,6 +597,28 @@ def test_kubernetes_workloads_run_as_non_root_and_read_the_secret_by_reference()
             assert container["securityContext"]["allowPrivilegeEscalation"] is False, name
             secret_refs = [ref["secretRef"]["name"] for ref in container.get("envFrom", []) if "secretRef" in ref]
             assert secret_refs == ["animedash-secrets"], f"{name}/{container['name']}"
+
+
+def test_kubernetes_serves_metrics_on_their_own_ports_which_neither_service_nor_ingress_expose():
+    workloads = _workloads()
+    for workload, port in (("animedash-web", WEB_METRICS_PORT), ("animedash-worker", WORKER_METRICS_PORT)):
+        template = workloads[workload]["spec"]["template"]
+        (container,) = template["spec"]["containers"]
+        assert {"name": "metrics", "containerPort": port} in container["ports"]
+        assert template["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+    assert _k8s_env("animedash-web")["WEB_METRICS_PORT"] == str(WEB_METRICS_PORT)
+    assert _k8s_env("animedash-worker")["CELERY_METRICS_PORT"] == str(WORKER_METRICS_PORT)
+    documents = [document for _, document in _k8s_documents()]
+    services_ = [document for document in documents if document["kind"] == "Service"]
+    assert [port["targetPort"] for service in services_ for port in service["spec"]["ports"]] == ["http"]
+    backends = [
+        path["backend"]["service"]["port"]
+        for document in documents
+        if document["kind"] == "Ingress"
+        for rule in document["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends == [{"name": "http"}]
 
 
 def test_kubernetes_web_probes_worker_liveness_and_a_single_beat():

@@ -3,7 +3,8 @@
 It speaks Jikan v4 under ``/v4`` from a simulated catalogue built from the real recorded payloads in
 ``recorded/`` beside it: every real anime item found there, optionally cloned up to ``catalogue_size``, with
 numbers that drift a little each simulated day (deterministic per seed, title and day). Tests can
-override an endpoint with recorded pages (``serve``) and queue faults (``inject``).
+override an endpoint with recorded pages (``serve``) and queue faults (``inject``). The demo's catalogue
+(``demo=True``) also lives in the simulated day's calendar and has titles surging each week (see DEMO_*).
 
 Reference: the Jikan v4 OpenAPI spec (https://docs.api.jikan.moe/) and the payloads in ``recorded/``.
 """
@@ -20,9 +21,10 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from calendar import monthrange
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -65,6 +67,18 @@ TOP_FILTERS = {"airing", "upcoming", "bypopularity", "favorite"}
 TOP_TYPES = {"tv", "movie", "ova", "special", "ona", "music", "cm", "pv", "tv_special"}
 SEASONS = ("winter", "spring", "summer", "fall")
 NOT_YET_AIRED = "Not yet aired"
+
+# The demo's surges, so that its lists keep moving: each week some titles below the 30th place of
+# the score order, and some of the members order, surge to that place, at full strength for a week,
+# then fading over two. A title's week comes once a cycle of 16 weeks (longer than the 90 days new
+# entries look back), set round robin by its place at the cycle's start: any 16 places in a row hold
+# one title of each week, so every week one of the places 51-66 surges into the top 50, a new entry.
+DEMO_SURGE_PLACE = 30
+DEMO_SURGE_REACH = 100  # places below the deepest feed's budget (4 pages) never show, so never surge
+DEMO_SURGE_WEEKS = 16
+DEMO_SURGE_CYCLE = 7 * DEMO_SURGE_WEEKS
+DEMO_SURGE_DAYS = 21
+DEMO_SURGE_PEAK_DAYS = 7
 
 
 # Recorded files ------------------------------------------------------------------------------------
@@ -202,16 +216,22 @@ def _grown(base: int | None, days: int, rate: float) -> int | None:
     return None if base is None else max(0, base + math.floor(days * (base * rate + 1)))
 
 
+def _steady_score(seed: int, item: dict[str, Any], days: int) -> float | None:
+    """The recorded score with its slow trend ``days`` after the recording (None: not scored)."""
+    score = item.get("score")
+    if score is None or item.get("status") == NOT_YET_AIRED:
+        return None
+    growth = _unit_floats(seed, item["mal_id"])[3]
+    return score + (growth - 0.5) * 0.0006 * days  # at most 0.03 points a quarter
+
+
 def _drift(seed: int, item: dict[str, Any], days: int) -> tuple[float | None, int | None, int, int]:
     """(score, scored_by, members, favorites) of one recorded item ``days`` after the recording."""
     phase, period, amplitude, growth = _unit_floats(seed, item["mal_id"])
-    score = item.get("score")
-    if score is not None and item.get("status") != NOT_YET_AIRED:
+    score = _steady_score(seed, item, days)
+    if score is not None:
         wave = (0.02 + 0.1 * amplitude) * math.sin(2 * math.pi * (days / (20 + 70 * period) + phase))
-        trend = (growth - 0.5) * 0.0006 * days  # at most 0.03 points a quarter
-        score = round(min(10.0, max(1.0, score + wave + trend)), 2)
-    else:
-        score = None
+        score = round(min(10.0, max(1.0, score + wave)), 2)
     rate = 0.00005 + 0.0005 * growth
     scored_by = _grown(item.get("scored_by"), days, rate * 0.6) if score is not None else None
     members = _grown(item.get("members") or 0, days, rate) or 0
@@ -220,18 +240,66 @@ def _drift(seed: int, item: dict[str, Any], days: int) -> tuple[float | None, in
 
 
 @functools.lru_cache(maxsize=32)
-def day_numbers(seed: int, size: int | None, day: date) -> DayNumbers:
+def _drifted(seed: int, size: int | None, day: date) -> tuple[tuple[float | None, int | None, int, int], ...]:
+    days = (day - DRIFT_EPOCH).days
+    return tuple(_drift(seed, title.item, days) for title in catalogue(size))
+
+
+def _surge_starts(cycle: int, order_at: Callable[[int], list[int]]) -> dict[int, int]:
+    """The day (since DRIFT_EPOCH) each surging title of a cycle starts its surge, by catalogue index.
+
+    order_at(d) is the order on day d, best first.
+    """
+    places = enumerate(order_at(cycle * DEMO_SURGE_CYCLE)[DEMO_SURGE_PLACE:DEMO_SURGE_REACH], start=DEMO_SURGE_PLACE)
+    return {index: cycle * DEMO_SURGE_CYCLE + 7 * (place % DEMO_SURGE_WEEKS) for place, index in places}
+
+
+def _surged(values: list[Any], days: int, order_at: Callable[[int], list[int]], step: float) -> list[Any]:
+    """values on day ``days`` with the surges: a surging title moves towards the surge place's value."""
+    latest: dict[int, int] = {}
+    # A surge that started late in the cycle before fades into this one.
+    for cycle in (days // DEMO_SURGE_CYCLE - 1, days // DEMO_SURGE_CYCLE):
+        latest.update((i, start) for i, start in _surge_starts(cycle, order_at).items() if start <= days)
+    order = sorted((i for i, v in enumerate(values) if v is not None), key=lambda i: -values[i])
+    if len(order) < DEMO_SURGE_PLACE:
+        return values
+    target = values[order[DEMO_SURGE_PLACE - 1]] + step
+    surged = list(values)
+    for index, start in latest.items():
+        age = days - start
+        if age < DEMO_SURGE_DAYS and surged[index] is not None and surged[index] < target:
+            strength = min(1.0, (DEMO_SURGE_DAYS - age) / (DEMO_SURGE_DAYS - DEMO_SURGE_PEAK_DAYS))
+            surged[index] += strength * (target - surged[index])
+    return surged
+
+
+@functools.lru_cache(maxsize=32)
+def day_numbers(seed: int, size: int | None, day: date, demo: bool = False) -> DayNumbers:
     """Scores wave slowly around the recorded score with a small trend; counts grow a little each day.
 
     rank is the position by score among the scored titles, ties sharing a rank as on MAL; popularity
     the position by members. Upcoming titles keep score, scored_by and rank null; other unscored
-    titles keep the rank they were recorded with (0, "unknown").
+    titles keep the rank they were recorded with (0, "unknown"). The demo adds its surges (DEMO_*).
     """
     titles = catalogue(size)
-    days = (day - DRIFT_EPOCH).days
-    drifted = [_drift(seed, title.item, days) for title in titles]
+    drifted = _drifted(seed, size, day)
     score, scored_by = [d[0] for d in drifted], [d[1] for d in drifted]
     members, favorites = [d[2] for d in drifted], [d[3] for d in drifted]
+    if demo:
+        days = (day - DRIFT_EPOCH).days
+
+        def members_order(on: int) -> list[int]:
+            values = [d[2] for d in _drifted(seed, size, DRIFT_EPOCH + timedelta(days=on))]
+            return sorted(range(len(values)), key=lambda i: -values[i])
+
+        # Scores wave, so a title's week comes from its place without the wave: a place that stays put
+        # from cycle to cycle keeps its week, and a surge never comes round again within 90 days.
+        def score_order(on: int) -> list[int]:
+            steady = [_steady_score(seed, title.item, on) for title in titles]
+            return sorted((i for i, v in enumerate(steady) if v is not None), key=lambda i: -(steady[i] or 0))
+
+        score = [None if v is None else round(min(10.0, v), 2) for v in _surged(score, days, score_order, 0.01)]
+        members = [round(v) for v in _surged(members, days, members_order, 1)]
     rank: list[int | None] = [None if t.status == NOT_YET_AIRED else t.item.get("rank") for t in titles]
     scored = sorted((i for i, s in enumerate(score) if s is not None), key=lambda i: -(score[i] or 0))
     previous, current = None, 0
@@ -246,14 +314,14 @@ def day_numbers(seed: int, size: int | None, day: date) -> DayNumbers:
 
 
 @functools.lru_cache(maxsize=256)
-def ordering(seed: int, size: int | None, day: date, query: tuple[str, ...]) -> tuple[int, ...]:
+def ordering(seed: int, size: int | None, day: date, query: tuple[str, ...], demo: bool = False) -> tuple[int, ...]:
     """Catalogue indexes answering one list query on one day, in order. Sorted once, then cached.
 
     query is ("top", filter, type), ("now",), ("upcoming",) or ("season", year, season).
     Ties are broken by mal_id so paging is stable (real Jikan's is not: see the duplicates fault).
     """
     titles = catalogue(size)
-    numbers = day_numbers(seed, size, day)
+    numbers = day_numbers(seed, size, day, demo)
     indexes = list(range(len(titles)))
 
     def by_members(i: int) -> tuple[int, int]:
@@ -277,7 +345,8 @@ def ordering(seed: int, size: int | None, day: date, query: tuple[str, ...]) -> 
         return tuple(sorted(ranked, key=lambda i: (-(numbers.score[i] or 0), titles[i].mal_id)))
     if kind == "upcoming":
         return tuple(sorted((i for i in indexes if titles[i].status == NOT_YET_AIRED), key=by_members))
-    season = latest_season(size) if kind == "now" else (int(query[1]), query[2])
+    # The demo's titles carry seasons moved into the day's calendar: move the asked season back.
+    season = latest_season(size) if kind == "now" else _moved_season((int(query[1]), query[2]), -quarters(day, demo))
     return tuple(sorted((i for i in indexes if titles[i].season == season), key=by_members))
 
 
@@ -288,11 +357,13 @@ def latest_season(size: int | None) -> tuple[int, str] | None:
     return max(seasons, key=lambda s: (s[0], SEASONS.index(s[1])), default=None)
 
 
-def drifted_item(seed: int, size: int | None, day: date, index: int) -> dict[str, Any]:
+def drifted_item(seed: int, size: int | None, day: date, index: int, demo: bool = False) -> dict[str, Any]:
     """The full recorded item of one catalogue title with that day's numbers (a new top-level dict)."""
-    numbers = day_numbers(seed, size, day)
+    numbers = day_numbers(seed, size, day, demo)
+    item = catalogue(size)[index].item
     return {
-        **catalogue(size)[index].item,
+        **item,
+        **_moved_dates(item, quarters(day, demo)),
         "score": numbers.score[index],
         "scored_by": numbers.scored_by[index],
         "rank": numbers.rank[index],
@@ -300,6 +371,73 @@ def drifted_item(seed: int, size: int | None, day: date, index: int) -> dict[str
         "members": numbers.members[index],
         "favorites": numbers.favorites[index],
     }
+
+
+# The demo's calendar ------------------------------------------------------------------------------
+
+
+def quarters(day: date, demo: bool) -> int:
+    """How many seasons the demo moves the recorded dates: the recordings' season becomes the day's."""
+    if not demo:
+        return 0
+    return (day.year - DRIFT_EPOCH.year) * 4 + (day.month - 1) // 3 - (DRIFT_EPOCH.month - 1) // 3
+
+
+def _moved_season(season: tuple[int, str], by: int) -> tuple[int, str]:
+    year, index = divmod(season[0] * 4 + SEASONS.index(season[1]) + by, 4)
+    return year, SEASONS[index]
+
+
+def _moved_date(year: int, month: int | None, day: int | None, by: int) -> tuple[int, int | None, int | None]:
+    """A (year, month, day) of MAL's, each part possibly unknown, moved by ``by`` seasons."""
+    if month is None:
+        # Only the year is known: it moves by the whole years in ``by`` (floor, as the months would).
+        return year + (by * 3) // 12, None, day
+    year, month = divmod(year * 12 + month - 1 + by * 3, 12)
+    if day is not None:
+        day = min(day, monthrange(year, month + 1)[1])
+    return year, month + 1, day
+
+
+def _mal_date(year: int, month: int | None, day: int | None) -> str:
+    """MAL's aired.string form of a date: "Oct 2, 2022", "Oct 2022" or "2022"."""
+    if month is None:
+        return str(year)
+    name = date(2000, month, 1).strftime("%b")
+    return f"{name} {year}" if day is None else f"{name} {day}, {year}"
+
+
+def _moved_dates(item: dict[str, Any], by: int) -> dict[str, Any]:
+    """The item's season, year and aired dates moved by ``by`` seasons (nothing when by is 0)."""
+    if not by:
+        return {}
+    moved: dict[str, Any] = {}
+    if item.get("season") in SEASONS and isinstance(item.get("year"), int):
+        moved["year"], moved["season"] = _moved_season((item["year"], item["season"]), by)
+    elif isinstance(item.get("year"), int):
+        moved["year"] = item["year"] + (by * 3) // 12
+    aired = item.get("aired") or {}
+    prop = aired.get("prop") or {}
+    if not prop:
+        return moved
+    new_aired = {**aired, "prop": dict(prop)}
+    parts: list[str | None] = []
+    for end in ("from", "to"):
+        point = prop.get(end) or {}
+        if point.get("year") is None:
+            parts.append(None)
+            continue
+        year, month, day = _moved_date(point["year"], point.get("month"), point.get("day"), by)
+        new_aired["prop"][end] = {"day": day, "month": month, "year": year}
+        if aired.get(end):
+            new_aired[end] = f"{year:04d}-{month or 1:02d}-{day or 1:02d}{aired[end][10:]}"
+        parts.append(_mal_date(year, month, day))
+    if parts[0] is not None:
+        # "Oct 2, 2022 to ?" keeps its open end; a single day ("Jul 12, 2020") stays single.
+        ends = " to " in (aired.get("string") or "")
+        new_aired["string"] = parts[0] + (f" to {parts[1] or '?'}" if ends else "")
+    moved["aired"] = new_aired
+    return moved
 
 
 # Answers -------------------------------------------------------------------------------------------
@@ -344,18 +482,22 @@ def page_params(params: dict[str, str]) -> tuple[int, int] | Answer:
     return page, limit
 
 
-def list_page(seed: int, size: int | None, day: date, query: tuple[str, ...], params: dict[str, str]) -> Answer:
+def list_page(
+    seed: int, size: int | None, day: date, query: tuple[str, ...], params: dict[str, str], demo: bool = False
+) -> Answer:
     """One page of a catalogue list, with pagination in the full v4 shape."""
     paging = page_params(params)
-    return paging if isinstance(paging, Answer) else _list_page(seed, size, day, query, *paging)
+    return paging if isinstance(paging, Answer) else _list_page(seed, size, day, query, *paging, demo)
 
 
 # The same page is asked for again and again (retries, resumes, benchmarks): built and encoded once.
 @functools.lru_cache(maxsize=2048)
-def _list_page(seed: int, size: int | None, day: date, query: tuple[str, ...], page: int, limit: int) -> Answer:
-    order = ordering(seed, size, day, query)
+def _list_page(
+    seed: int, size: int | None, day: date, query: tuple[str, ...], page: int, limit: int, demo: bool
+) -> Answer:
+    order = ordering(seed, size, day, query, demo)
     last_page = max(1, math.ceil(len(order) / limit))
-    data = [drifted_item(seed, size, day, i) for i in order[(page - 1) * limit : page * limit]]
+    data = [drifted_item(seed, size, day, i, demo) for i in order[(page - 1) * limit : page * limit]]
     pagination = {
         "last_visible_page": last_page,
         "has_next_page": page < last_page,
@@ -369,7 +511,9 @@ SEASON_PATH = re.compile(r"^/seasons/(-?\d+)/(\w+)$")
 ANIME_PATH = re.compile(r"^/anime/(-?\d+)$")
 
 
-def catalogue_answer(seed: int, size: int | None, day: date, path: str, params: dict[str, str]) -> Answer:
+def catalogue_answer(
+    seed: int, size: int | None, day: date, path: str, params: dict[str, str], demo: bool = False
+) -> Answer:
     """Answer a request (path relative to /v4) from the simulated catalogue."""
     if path == "/top/anime":
         top_filter, top_type = params.get("filter", "").lower(), params.get("type", "").lower()
@@ -377,23 +521,23 @@ def catalogue_answer(seed: int, size: int | None, day: date, path: str, params: 
             return bad_request("filter", "The selected filter is invalid.")
         if top_type and top_type not in TOP_TYPES:
             return bad_request("type", "The selected type is invalid.")
-        return list_page(seed, size, day, ("top", top_filter, top_type), params)
+        return list_page(seed, size, day, ("top", top_filter, top_type), params, demo)
     if path == "/seasons/now":
-        return list_page(seed, size, day, ("now",), params)
+        return list_page(seed, size, day, ("now",), params, demo)
     if path == "/seasons/upcoming":
-        return list_page(seed, size, day, ("upcoming",), params)
+        return list_page(seed, size, day, ("upcoming",), params, demo)
     if match := SEASON_PATH.match(path):
         year, season = int(match[1]), match[2].lower()
         if not 1917 <= year <= 2100 or season not in SEASONS:
             return recorded_answer(SEASON_NOT_FOUND_FILE)
-        return list_page(seed, size, day, ("season", str(year), season), params)
+        return list_page(seed, size, day, ("season", str(year), season), params, demo)
     if path == "/genres/anime":
         return recorded_answer(GENRES_FILE)
     if match := ANIME_PATH.match(path):
         index = catalogue_index(size).get(int(match[1]))
         if index is None:
             return recorded_answer(NOT_FOUND_FILE)
-        return Answer(200, {"data": drifted_item(seed, size, day, index)})
+        return Answer(200, {"data": drifted_item(seed, size, day, index, demo)})
     return recorded_answer(NOT_FOUND_FILE)
 
 
@@ -548,15 +692,23 @@ class FakeJikan:
 
     Use it as a context manager, or start() and stop(). ``day`` may be changed at any time; the
     catalogue answers as of that day. Paths given to serve(), inject() and request_count() are
-    relative to /v4 ("/top/anime"); a leading "/v4" is accepted too.
+    relative to /v4 ("/top/anime"); a leading "/v4" is accepted too. ``demo`` serves the demo's
+    catalogue: dates moved into the day's calendar, and weekly surges (DEMO_*).
     """
 
     def __init__(
-        self, *, day: date | None = None, catalogue_size: int | None = None, seed: int = 7, port: int = 0
+        self,
+        *,
+        day: date | None = None,
+        catalogue_size: int | None = None,
+        seed: int = 7,
+        port: int = 0,
+        demo: bool = False,
     ) -> None:
         self.day: date = day or datetime.now(UTC).date()
         self.catalogue_size = catalogue_size
         self.seed = seed
+        self.demo = demo
         self.port = port
         self.requests: list[RecordedRequest] = []
         self._overrides: dict[str, list[str]] = {}
@@ -573,7 +725,7 @@ class FakeJikan:
 
     def start(self) -> FakeJikan:
         # Build the catalogue now so the first request is as fast as the others.
-        day_numbers(self.seed, self.catalogue_size, self.day)
+        day_numbers(self.seed, self.catalogue_size, self.day, self.demo)
         self._stopping.clear()
         self._server = _Server(("127.0.0.1", self.port), _Handler)
         self._server.fake = self
@@ -679,7 +831,7 @@ class FakeJikan:
         if pages is not None:
             paging = page_params({"page": params.get("page", "1")})
             return paging if isinstance(paging, Answer) else override_answer(pages, paging[0])
-        return catalogue_answer(self.seed, self.catalogue_size, self.day, path, params)
+        return catalogue_answer(self.seed, self.catalogue_size, self.day, path, params, self.demo)
 
     def _faulty(
         self, fault: Fault, answer: Answer, full_path: str, path: str, params: dict[str, str], pages: list[str] | None
@@ -721,7 +873,7 @@ def _relative(path: str) -> str:
     return path.removeprefix("/v4") if path.startswith("/v4/") else path
 
 
-def iter_catalogue(seed: int, size: int | None, day: date) -> Iterator[dict[str, Any]]:
+def iter_catalogue(seed: int, size: int | None, day: date, demo: bool = False) -> Iterator[dict[str, Any]]:
     """Every catalogue item as served on ``day`` (for tests and seeding a demo without HTTP)."""
     for index in range(len(catalogue(size))):
-        yield drifted_item(seed, size, day, index)
+        yield drifted_item(seed, size, day, index, demo)

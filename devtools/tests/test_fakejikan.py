@@ -235,6 +235,51 @@ def test_invalid_season_gets_the_recorded_404(client, path):
     assert response.json() == recorded("recorded/v4_error_404_seasons_-1_winter_HttpException.json")
 
 
+# The demo's catalogue ----------------------------------------------------------------------------
+
+
+def test_demo_catalogue_moves_every_date_into_the_days_calendar():
+    day = date(2026, 5, 10)  # spring 2026: 14 seasons after the recordings' fall 2022
+    with FakeJikan(day=day, demo=True) as server, httpx.Client(base_url=server.base_url) as http:
+        now = all_pages(http, "/seasons/now")
+        assert all_pages(http, "/seasons/2026/spring") == now
+        assert {(item["year"], item["season"]) for item in now if item["season"]} == {(2026, "spring")}
+        fullmetal = http.get("/anime/5114").json()["data"]
+    # Recorded as "Apr 5, 2009 to Jul 4, 2010", spring 2009: 14 seasons later.
+    assert fullmetal["aired"]["string"] == "Oct 5, 2012 to Jan 4, 2014"
+    assert (fullmetal["year"], fullmetal["season"], fullmetal["aired"]["from"][:10]) == (2012, "fall", "2012-10-05")
+    for item in iter_catalogue(7, None, day, demo=True):
+        start = item["aired"]["prop"]["from"]
+        if start["day"]:
+            # aired.from, its prop and its string agree, as in Jikan's answers.
+            assert item["aired"]["from"][:10] == f"{start['year']:04d}-{start['month']:02d}-{start['day']:02d}"
+            month = date(2000, start["month"], 1).strftime("%b")
+            assert item["aired"]["string"].startswith(f"{month} {start['day']}, {start['year']}")
+
+
+def test_demo_catalogue_leaves_the_recorded_dates_alone_in_the_recordings_season():
+    day = date(2022, 12, 6)
+    assert list(iter_catalogue(7, None, day, demo=True)) != list(iter_catalogue(7, None, day))  # the surges
+    dates = ("year", "season", "aired")
+    assert [{k: item[k] for k in dates} for item in iter_catalogue(7, None, day, demo=True)] == [
+        {k: item[k] for k in dates} for item in iter_catalogue(7, None, day)
+    ]
+
+
+@pytest.mark.parametrize("rank", ["rank", "popularity"])
+def test_demo_surges_bring_a_new_title_into_the_top_50_every_week(rank):
+    def top_50(day: date) -> set[int]:
+        ranks = getattr(fakejikan.day_numbers(7, None, day, True), rank)
+        return {i for i, value in enumerate(ranks) if value and value <= 50}
+
+    # A whole cycle of weeks: in each, a title in the top 50 that was not there in the 3 days before.
+    for week in range(fakejikan.DEMO_SURGE_WEEKS):
+        end = DAY + timedelta(days=7 * week)
+        recent = set().union(*(top_50(end - timedelta(days=n)) for n in range(7)))
+        before = set().union(*(top_50(end - timedelta(days=n)) for n in range(7, 10)))
+        assert recent - before, f"week of {end}"
+
+
 def test_genres_are_the_recorded_list(client):
     response = client.get("/genres/anime")
     assert response.status_code == 200

@@ -42,3 +42,55 @@ def test_stored_pages_keep_their_body_and_next_page_flag_across_0005():
         assert [raw.payload for raw in back.get_model("snapshots", "RawPage").objects.order_by("page")] == payloads
     finally:
         _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes("snapshots")[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stored_titles_get_their_variants_from_the_newest_raw_page_and_every_title_its_search_text():
+    item = {"mal_id": 1, "title": "Shingeki no Kyojin", "titles": [{"type": "Synonym", "title": "AoT"}]}
+    older = {**item, "titles": [{"type": "Synonym", "title": "Old name"}]}
+    try:
+        old = _migrate(("snapshots", "0006_etlrun_status_queued"))
+        Anime, RawPage = old.get_model("snapshots", "Anime"), old.get_model("snapshots", "RawPage")
+        day = dt.date(2024, 1, 1)
+        Anime.objects.create(mal_id=1, title="Shingeki no Kyojin", first_seen=day, last_seen=day)
+        Anime.objects.create(mal_id=2, title="Pokémon", title_japanese="ポケモン", first_seen=day, last_seen=day)
+        run = old.get_model("snapshots", "EtlRun").objects.create(feed="top", taken_on=day)
+        for page, data in ((1, [older]), (2, [item, "junk"])):
+            body = json.dumps({"pagination": {"has_next_page": page == 1}, "data": data})
+            RawPage.objects.create(run=run, page=page, url="u", http_status=200, body=body, has_next_page=page == 1)
+        RawPage.objects.create(run=run, page=3, url="u", http_status=200, body="not json", has_next_page=False)
+
+        new = _migrate(("snapshots", "0007_anime_titles_search_text"))
+
+        titles = {a.mal_id: (a.titles, a.search_text) for a in new.get_model("snapshots", "Anime").objects.all()}
+        assert titles == {
+            1: ([{"type": "Synonym", "title": "AoT"}], "shingeki no kyojin aot"),
+            2: ([], "pokemon ホケモン"),
+        }
+    finally:
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes("snapshots")[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_past_run_errors_get_a_public_text_that_never_repeats_a_database_message():
+    errors = {
+        "Quality gate: only 3 of 25 items passed validation; the previous data of this day is kept.": None,
+        "abandoned: the worker stopped before finishing": None,
+        'Database error: duplicate key value violates unique constraint "x"': "Database error; the day keeps its "
+        "previous data.",
+        "Jikan answered 500 for http://10.0.0.5/v4/top/anime?page=1: boom": "The run failed; the details are in "
+        "the admin.",
+        "": "",
+    }
+    try:
+        old = _migrate(("snapshots", "0007_anime_titles_search_text"))
+        EtlRun = old.get_model("snapshots", "EtlRun")
+        for error in errors:
+            EtlRun.objects.create(feed="top", taken_on=dt.date(2024, 1, 1), status="failed", error=error)
+
+        new = _migrate(("snapshots", "0008_etlrun_public_error_dataedit"))
+
+        public = dict(new.get_model("snapshots", "EtlRun").objects.values_list("error", "public_error"))
+        assert public == {error: error if text is None else text for error, text in errors.items()}
+    finally:
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes("snapshots")[0])

@@ -3,8 +3,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from unittest import mock
 
 import pytest
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from devtools.fakejikan import DATA_DIR
@@ -13,6 +15,7 @@ from snapshots import services
 from snapshots.locks import feed_lock
 from snapshots.models import Anime, EtlRun, RawPage, Rejection, Snapshot, SnapshotDay
 from snapshots.signals import snapshot_committed
+from snapshots.staging import Staging
 from snapshots.tests.factories import EtlRunFactory
 from snapshots.validation import AnimeRecord, item_validate
 
@@ -307,3 +310,74 @@ def test_a_new_run_marks_the_feeds_abandoned_runs_failed(etl, settings):
     assert run.status == EtlRun.Status.SUCCESS
     killed.refresh_from_db()
     assert killed.status == EtlRun.Status.FAILED
+
+
+def test_values_no_column_can_hold_cost_only_their_item_in_a_whole_run(etl):
+    body = json.loads((RECORDED / PAGE_12_06).read_text())
+    body["pagination"]["has_next_page"] = False
+    items = body["data"]
+    items[0]["members"] = 3_000_000_000
+    items[1]["mal_id"] = 2**63 + 1
+    items[2].update(season="spring", year=40_000)
+    items[3].update(title="t" * 1000, title_english="e" * 1000, synopsis="s" * 100_000)
+    items[4].update(url="javascript:alert(1)", images={"jpg": {"image_url": "https://evil.example/x.jpg"}})
+    # Column ranges are the database's: SQLite's integers are all 64-bit, so members and year fit there.
+    year_fits = connection.ops.integer_field_range("PositiveSmallIntegerField")[1] >= 40_000
+    members_max = connection.ops.integer_field_range(Anime._meta.get_field("members").get_internal_type())[1]
+    earlier = EtlRunFactory(feed="top", taken_on=DAY, status=EtlRun.Status.FAILED)
+    RawPage.objects.create(run=earlier, page=1, url="u", http_status=200, body=json.dumps(body), has_next_page=False)
+
+    run = services.feed_snapshot(feed="top", taken_on=DAY)
+
+    assert run.status == EtlRun.Status.PARTIAL
+    assert etl.request_count() == 0
+    rejected = dict(Rejection.objects.filter(run=run).values_list("field", "reason"))
+    assert rejected.get("members") == (f"must be at most {members_max}" if members_max < 3_000_000_000 else None)
+    assert rejected["mal_id"].startswith("must be at most ")
+    assert ("year" in rejected) is not year_fits
+    assert run.items_loaded == 25 - len(rejected) == Snapshot.objects.filter(run=run).count()
+    long = Anime.objects.get(mal_id=items[3]["mal_id"])
+    assert (len(long.title), len(long.title_english), len(long.synopsis)) == (500, 500, 100_000)
+    elsewhere = Anime.objects.get(mal_id=items[4]["mal_id"])
+    assert (elsewhere.url, elsewhere.image_url) == ("", "")
+
+
+def test_a_run_stores_every_title_variant_and_the_text_a_search_matches(etl):
+    services.feed_snapshot(feed="top", taken_on=DAY, pages=1)
+    fmab = Anime.objects.get(mal_id=5114)
+    assert {"type": "Synonym", "title": "FMAB"} in fmab.titles
+    assert {"type": "Japanese", "title": "鋼の錬金術師 FULLMETAL ALCHEMIST"} in fmab.titles
+    assert "fullmetal alchemist brotherhood" in fmab.search_text
+    assert {"fmab", "鋼の錬金術師", "hagane"} <= set(fmab.search_text.split())
+
+
+@pytest.mark.django_db(transaction=True)  # the run closes its connection after a database error
+def test_a_database_error_is_kept_in_full_for_staff_and_told_in_words_to_the_public(etl):
+    raw = 'duplicate key value violates unique constraint "snapshot_unique_anime_feed_day"'
+    with mock.patch.object(Staging, "titles_merge", autospec=True, side_effect=IntegrityError(raw)):
+        run = services.feed_snapshot(feed="airing", taken_on=DAY, pages=1)
+    assert run.status == EtlRun.Status.FAILED
+    assert run.error == f"Database error: {raw}"
+    assert run.public_error == "Database error; the day keeps its previous data."
+
+
+@pytest.mark.parametrize(
+    ("fault", "public"),
+    [
+        ("404", "Jikan refused the request (HTTP 404)."),
+        ("500", "Jikan was unavailable (HTTP 500)."),
+        ("malformed", "Jikan kept sending unreadable pages."),
+    ],
+)
+def test_a_jikan_failure_is_told_to_the_public_without_hosts_or_urls(etl, fault, public):
+    etl.inject(fault, times=10)
+    run = services.feed_snapshot(feed="airing", taken_on=DAY, pages=1)
+    assert run.status == EtlRun.Status.FAILED
+    assert "127.0.0.1" in run.error, "staff see where it failed"
+    assert run.public_error == public
+
+
+def test_a_skipped_run_says_why_to_everyone(etl):
+    with feed_lock("airing"):
+        run = services.feed_snapshot(feed="airing", taken_on=DAY)
+    assert run.error == run.public_error == "Another run of this feed is in progress."

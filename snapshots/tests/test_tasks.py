@@ -9,6 +9,7 @@ import httpx
 import pytest
 from celery import Celery
 from django.conf import settings
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -25,6 +26,20 @@ def test_feed_snapshot_task_runs_the_service_for_today(etl):
     run = EtlRun.objects.get(pk=run_id)
     assert run.status == EtlRun.Status.SUCCESS
     assert run.trigger == EtlRun.Trigger.BEAT
+
+
+@pytest.mark.django_db
+def test_feed_snapshot_task_runs_the_queued_run_it_is_given(etl):
+    queued = EtlRun.objects.create(
+        feed="airing", taken_on="2000-01-01", trigger=EtlRun.Trigger.API, status=EtlRun.Status.QUEUED
+    )
+    run_id = tasks.feed_snapshot.apply(args=["airing", EtlRun.Trigger.API, queued.pk]).get()
+    assert run_id == queued.pk
+    run = EtlRun.objects.get()
+    assert (run.status, run.trigger, run.items_loaded) == (EtlRun.Status.SUCCESS, EtlRun.Trigger.API, 25)
+    # Its numbers are today's, whenever it was queued; its time counts from the worker's start.
+    assert run.taken_on == timezone.now().date()
+    assert run.started_at > queued.started_at
 
 
 @pytest.mark.django_db

@@ -185,7 +185,9 @@ def test_arbitrary_json_never_raises(raw):
 @settings(max_examples=200, deadline=None)
 @given(
     st.dictionaries(
-        st.sampled_from(["score", "rank", "members", "aired", "season", "year", "genres", "title", "images"]),
+        st.sampled_from(
+            ["score", "rank", "members", "aired", "season", "year", "genres", "title", "titles", "images", "url"]
+        ),
         json_values,
     )
 )
@@ -266,3 +268,106 @@ def test_a_genre_or_studio_id_past_its_column_is_rejected(key, field):
     result = item_validate(_item(**{key: [{"mal_id": too_big, "name": "Too big"}]}))
     assert isinstance(result, ItemRejection)
     assert (result.field, result.reason) == (field, f"must be at most {_column_max(Genre, 'mal_id')}")
+
+
+def test_every_title_variant_jikan_gives_is_kept_with_its_type():
+    record = item_validate(_item())
+    assert isinstance(record, AnimeRecord)
+    assert record.titles[0] == {"type": "Default", "title": "Fullmetal Alchemist: Brotherhood"}
+    assert {"type": "Synonym", "title": "FMA"} in record.titles
+    assert {"type": "Japanese", "title": "鋼の錬金術師 FULLMETAL ALCHEMIST"} in record.titles
+    assert {"type": "French", "title": "Fullmetal Alchemist Brotherhood"} in record.titles
+
+
+def test_the_early_v4_shape_gives_its_synonyms_and_other_titles_as_variants():
+    raw = json.loads((RECORDED / "v4early_top_anime_trimmed-1-item_2022-02_reactive-jikan.json").read_text())
+    record = item_validate(raw["data"][0])
+    assert isinstance(record, AnimeRecord)
+    assert record.titles == (
+        {"type": "Default", "title": "Fullmetal Alchemist: Brotherhood"},
+        {"type": "Synonym", "title": "Hagane no Renkinjutsushi: Fullmetal Alchemist"},
+        {"type": "Synonym", "title": "Fullmetal Alchemist (2009)"},
+        {"type": "Synonym", "title": "FMA"},
+        {"type": "Synonym", "title": "FMAB"},
+        {"type": "Japanese", "title": "鋼の錬金術師 FULLMETAL ALCHEMIST"},
+        {"type": "English", "title": "Fullmetal Alchemist: Brotherhood"},
+    )
+
+
+def test_malformed_title_variants_are_skipped_and_long_ones_cut_to_the_title_column():
+    limit = Anime._meta.get_field("title").max_length
+    variants = [
+        {"type": "Synonym", "title": "s" * (limit + 10)},
+        "junk",
+        {"type": "Synonym", "title": 5},
+        {"type": "Synonym", "title": " \x00 "},
+        {"title": "No type"},
+        {"type": "Synonym", "title": "FMA"},
+        {"type": "Synonym", "title": "FMA"},
+    ]
+    record = item_validate(_item(titles=variants))
+    assert isinstance(record, AnimeRecord)
+    assert record.titles == (
+        {"type": "Synonym", "title": "s" * limit},
+        {"type": "", "title": "No type"},
+        {"type": "Synonym", "title": "FMA"},
+    )
+
+
+def test_search_text_holds_every_variant_without_case_accents_or_punctuation():
+    full_width_fma = "\uff26\uff2d\uff21"
+    variants = [
+        {"type": "Default", "title": "Fullmetal Alchemist: Brotherhood"},
+        {"type": "Synonym", "title": f"Pokémon {full_width_fma}"},
+    ]
+    record = item_validate(_item(titles=variants, title_japanese="ナルト", title_english="Brother-hood!"))
+    assert isinstance(record, AnimeRecord)
+    words = record.search_text.split()
+    assert "fullmetal alchemist brotherhood" in record.search_text
+    assert {"pokemon", "fma", "ナルト", "brother", "hood"} <= set(words)
+    assert not {":", "!", "-"} & set(record.search_text)
+
+
+MAL_URLS = [
+    "https://myanimelist.net/anime/5114/Fullmetal_Alchemist__Brotherhood",
+    "http://myanimelist.net/anime/5114",
+    "https://cdn.myanimelist.net/images/anime/1208/94745l.jpg",
+    "https://img1.cdn.myanimelist.net/images/anime/1208/94745l.jpg",
+    "HTTPS://MyAnimeList.NET/anime/5114",
+]
+OTHER_URLS = [
+    "javascript:alert(1)",
+    "data:image/png;base64,AAAA",
+    "https://evil.example/anime/5114",
+    "https://myanimelist.net.evil.example/anime/5114",
+    "https://notmyanimelist.net/anime/5114",
+    "ftp://myanimelist.net/anime/5114",
+    "//myanimelist.net/anime/5114",
+    "/anime/5114",
+    "https://evil.example\\@myanimelist.net/",
+    "https://user:pass@myanimelist.net/",
+    "https://myanimelist.net/anime/5114 onerror=alert(1)",
+    "https://myanimelist.net/" + "a" * 600,
+    42,
+]
+
+
+@pytest.mark.parametrize("url", MAL_URLS)
+def test_urls_to_myanimelist_hosts_are_kept(url):
+    record = item_validate(_item(url=url, images={"jpg": {"large_image_url": url}}))
+    assert isinstance(record, AnimeRecord)
+    assert (record.url, record.image_url) == (url, url)
+
+
+@pytest.mark.parametrize("url", OTHER_URLS)
+def test_urls_off_myanimelist_are_dropped_and_the_item_kept(url):
+    record = item_validate(_item(url=url, images={"jpg": {"large_image_url": url}, "webp": {"image_url": url}}))
+    assert isinstance(record, AnimeRecord)
+    assert (record.url, record.image_url) == ("", "")
+
+
+def test_an_image_off_myanimelist_gives_way_to_the_next_size_that_is_on_it():
+    images = {"jpg": {"large_image_url": "https://evil.example/l.jpg", "image_url": MAL_URLS[2]}}
+    record = item_validate(_item(images=images))
+    assert isinstance(record, AnimeRecord)
+    assert record.image_url == MAL_URLS[2]

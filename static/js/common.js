@@ -54,6 +54,30 @@
     });
   };
 
+  /* Axis ticks: whole numbers only (ranks, counts), or a score's two decimals. */
+  AD.ticks = function (digits) {
+    var ticks = { precision: digits };
+    if (digits) ticks.callback = function (value) { return Number(value).toFixed(digits); };
+    return ticks;
+  };
+
+  /* Every calendar day from the first point's day to the last one's, so a day without data is a gap. */
+  AD.calendar = function (points) {
+    if (!points.length) return [];
+    var day = new Date(points[0].taken_on + "T00:00:00Z");
+    var last = new Date(points[points.length - 1].taken_on + "T00:00:00Z");
+    var days = [];
+    for (; day <= last; day.setUTCDate(day.getUTCDate() + 1)) days.push(day.toISOString().slice(0, 10));
+    return days;
+  };
+
+  /* `points[].key` on each of `days`, null where no point was recorded that day. */
+  AD.onDays = function (points, days, key) {
+    var byDay = {};
+    points.forEach(function (point) { byDay[point.taken_on] = point[key]; });
+    return days.map(function (day) { return day in byDay ? byDay[day] : null; });
+  };
+
   AD.number = function (value, digits) {
     if (value === null || value === undefined || value === "") return "–";
     return Number(value).toLocaleString("en-US", { maximumFractionDigits: digits === undefined ? 2 : digits });
@@ -109,6 +133,9 @@
     defaults.font.family = getComputedStyle(document.body).fontFamily;
     defaults.color = "#555b6e";
     defaults.maintainAspectRatio = false;
+    // Straight lines that stop where nothing was recorded: a line never shows a value that was not measured.
+    defaults.datasets.line.tension = 0;
+    defaults.datasets.line.spanGaps = false;
     if (window.matchMedia("(prefers-reduced-motion: reduce)").matches) defaults.animation = false;
     else defaults.animation.duration = 300;
   };

@@ -44,7 +44,7 @@
         indexAxis: "y",
         plugins: { legend: { display: false }, tooltip: { callbacks: { title: function (items) { return rows[items[0].dataIndex].title; } } } },
         // Top scores sit within a point of each other; an axis from 0 would hide every difference.
-        scales: { x: { title: { display: true, text: "Score" }, beginAtZero: false, min: lowest(rows) } },
+        scales: { x: { title: { display: true, text: "Score" }, beginAtZero: false, min: lowest(rows), ticks: AD.ticks(2) } },
         onClick: function (event, elements) {
           if (elements.length) window.location.href = AD.animeUrl(rows[elements[0].index].mal_id);
         },
@@ -113,13 +113,41 @@
   /* Seasons */
   var season = { answer: null };
 
+  var SEASONS = ["winter", "spring", "summer", "fall"];
+
   function seasonLabel(row) {
     return row.year + " " + row.season.charAt(0).toUpperCase() + row.season.slice(1);
+  }
+
+  /* Every season from the first row's to the last row's, each with its row or null: a season without one
+     (no title, or too few to show) is a gap in the line, not a line drawn across it. */
+  function seasonSlots(rows) {
+    function ordinal(row) { return row.year * SEASONS.length + SEASONS.indexOf(row.season); }
+    // Seasons are MAL's four; a name typed otherwise in the admin gets no calendar place: rows as they come.
+    if (!rows.length || rows.some(function (row) { return SEASONS.indexOf(row.season) < 0; })) {
+      return rows.map(function (row) { return { label: seasonLabel(row), row: row }; });
+    }
+    var byOrdinal = {};
+    rows.forEach(function (row) { byOrdinal[ordinal(row)] = row; });
+    var slots = [];
+    for (var n = ordinal(rows[0]); n <= ordinal(rows[rows.length - 1]); n++) {
+      var season = { year: Math.floor(n / SEASONS.length), season: SEASONS[n % SEASONS.length] };
+      slots.push({ label: seasonLabel(season), row: byOrdinal[n] || null });
+    }
+    return slots;
+  }
+
+  function hiddenNote(answer) {
+    var hidden = answer.hidden_small_seasons;
+    if (!hidden) return "";
+    return " " + hidden + " season" + (hidden === 1 ? "" : "s") + " with fewer than " + answer.min_volume +
+      " titles " + (hidden === 1 ? "is" : "are") + " not shown.";
   }
 
   function drawSeasons() {
     var answer = season.answer;
     var rows = answer.results;
+    var slots = seasonSlots(rows);
     var metric = $("season-metric").value;
     var second = $("season-metric2").value;
     var type = $("season-type").value;
@@ -133,28 +161,46 @@
         reverse: Boolean(spec.reverse),
         title: { display: true, text: spec.label + (spec.reverse ? " (lower is more popular)" : "") },
         grid: { drawOnChartArea: !i },
+        ticks: AD.ticks(spec.digits),
       };
       return {
-        label: spec.label, yAxisID: axis, data: rows.map(function (r) { return r[name]; }),
-        borderColor: AD.palette[i ? 1 : 0], backgroundColor: AD.palette[i ? 1 : 0], tension: 0.25, spanGaps: true,
+        label: spec.label, yAxisID: axis, data: slots.map(function (slot) { return slot.row ? slot.row[name] : null; }),
+        borderColor: AD.palette[i ? 1 : 0], backgroundColor: AD.palette[i ? 1 : 0],
       };
     });
-    $("season-meta").textContent = "Seasons " + answer.from_year + "–" + answer.to_year + ", over every title known (by the season it aired).";
+    $("season-meta").textContent = "Seasons " + answer.from_year + "–" + answer.to_year + ", over every title known (by the season it aired); a season needs at least " + answer.min_volume + " titles to be shown.";
     $("season-empty").replaceChildren();
-    if (!rows.length) $("season-empty").append(AD.emptyState("No titles aired in a season of " + answer.from_year + "–" + answer.to_year + ". Choose a wider range."));
+    if (!rows.length) {
+      $("season-empty").append(AD.emptyState(answer.hidden_small_seasons
+        ? "No season of " + answer.from_year + "–" + answer.to_year + " has " + answer.min_volume + " titles or more." + hiddenNote(answer) + " Choose a wider range."
+        : "No titles aired in a season of " + answer.from_year + "–" + answer.to_year + ". Choose a wider range."));
+    }
     var names = metrics.map(function (m) { return SEASON_METRICS[m].label.toLowerCase(); }).join(" and ");
     AD.chart($("season-chart"), {
       type: type,
-      data: { labels: rows.map(seasonLabel), datasets: datasets },
-      options: { interaction: { mode: "index", intersect: false }, scales: scales },
+      data: { labels: slots.map(function (slot) { return slot.label; }), datasets: datasets },
+      options: {
+        interaction: { mode: "index", intersect: false },
+        scales: scales,
+        plugins: {
+          tooltip: {
+            callbacks: {
+              footer: function (items) {
+                var row = items.length && slots[items[0].dataIndex].row;
+                return row ? row.volume + " title" + (row.volume === 1 ? "" : "s") + " this season" : "";
+              },
+            },
+          },
+        },
+      },
     }, (type === "line" ? "Line" : "Bar") + " chart of " + names + " per season, " + rows.length + " seasons from " + answer.from_year + " to " + answer.to_year + "; the data table below lists them.");
     var spec = SEASON_METRICS[metric];
     var best = rows.filter(function (r) { return r[metric] !== null; }).sort(function (a, b) {
       return spec.reverse ? a[metric] - b[metric] : b[metric] - a[metric];
     })[0];
     $("season-summary").textContent = rows.length
-      ? rows.length + " seasons. " + (best ? "Highest " + spec.label.toLowerCase() + ": " + seasonLabel(best) + " (" + AD.number(best[metric], spec.digits) + ")." : "")
-      : "";
+      ? rows.length + " seasons. " + (best ? "Highest " + spec.label.toLowerCase() + ": " + seasonLabel(best) + " (" + (spec.digits ? best[metric].toFixed(spec.digits) : AD.number(best[metric], 0)) + ", " + best.volume + " titles)." : "") + hiddenNote(answer)
+      : hiddenNote(answer).trim();
     AD.replace($("season-table"), AD.table("Seasonal trends", ["Season", "Volume", "Mean score", "Mean members", "Mean popularity rank", "Total favorites"],
       rows.map(function (r) { return [seasonLabel(r), r.volume, r.mean_score, AD.number(r.mean_members, 0), AD.number(r.mean_popularity, 0), r.total_favorites]; })));
   }

@@ -18,7 +18,16 @@
       // The meta line stays the same element, so screen readers announce its new text.
       meta.replaceChildren.apply(meta, Array.from(fresh.getElementById("trending-meta").childNodes));
       document.getElementById("trending-tables").replaceWith(fresh.getElementById("trending-tables"));
+      // The fresh tables used valid values: the fields' errors go, and so do the fields' references to them.
       form.querySelectorAll(".error").forEach(function (node) { node.remove(); });
+      form.querySelectorAll("[aria-invalid]").forEach(function (field) {
+        var described = field.getAttribute("aria-describedby").split(" ").filter(function (id) {
+          return !id.endsWith("_error");
+        });
+        field.removeAttribute("aria-invalid");
+        if (described.length) field.setAttribute("aria-describedby", described.join(" "));
+        else field.removeAttribute("aria-describedby");
+      });
       history.replaceState(null, "", "?" + params);
     }).catch(function (error) {
       AD.failed(document.getElementById("trending-meta"), error);

@@ -2,7 +2,9 @@
 
 For each N the parent creates a throw-away database (devtools.benchdb) and a fresh child process fills
 it and times the API in-process, so the configured database is never touched and no N inherits
-another's memory, connections or caches.
+another's memory, connections or caches. The history keeps the ETL's invariants (a SnapshotDay per
+feed and day, what `etl validate` checks), and every timed answer is checked: not empty, and equal to
+what its selector computes for the same query. A benchmark of an empty or wrong answer fails instead.
 """
 
 from __future__ import annotations
@@ -18,28 +20,45 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, models, transaction
-from django.db.models import F
-from django.http import HttpResponseBase
-from django.test import Client, override_settings
+from django.db.models import Count, F
+from django.http import HttpResponseBase, QueryDict
+from django.test import Client, RequestFactory, override_settings
+from django.urls import resolve
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 
-from devtools.benchdb import bench_database, child_env, percentile, run_child
+from analytics.api.base import AnalyticsApi
+from analytics.selectors.trends import MONTHLY
+from devtools.benchdb import bench_database, child_env, computed_answer, empty_parts, percentile, run_child
 from devtools.endpoints import ENDPOINTS, Context
+from snapshots import services
 from snapshots.feeds import FEEDS
-from snapshots.models import Anime, EtlRun, Genre, Snapshot, Studio
+from snapshots.models import Anime, EtlRun, Genre, Snapshot, SnapshotDay
+from snapshots.selectors import misdated_days, snapshot_problems
 from snapshots.staging import rows_insert
+from snapshots.validation import GENRE_LISTS, AnimeRecord, item_validate
 
 DEFAULT_ROWS = (100_000, 1_000_000)
 MIN_ROWS = 500
 TITLES_PER_FEED_DAY = 1000
-# Enough days for the weekly windows to find their baseline (D - 14 <= B <= D - 7) even at small N.
-MIN_DAYS = 15
+# A small history's lists still hold enough titles to move past one another every week.
+MIN_PER_DAY = 20
+SWING_SCORE = 0.3  # score points a title swings either way
+SWING_MEMBERS = 2.0  # the factor its members swing by either way
+PREMIERE_EVERY = 3  # days between two premieres
+PREMIERE_DAYS = 7  # the week a premiere holds the last places of every top 50
+NEW_ENTRY_TOP = 50  # the top new entries watch (their endpoint's default)
+# Enough days for the monthly window to find its baseline (D - 60 <= B <= D - 30) on every day of the
+# last week the requests ask for, even at small N.
+MIN_DAYS = MONTHLY + 7
 COLD_TARGET_MS = 100.0
 COLD_TARGET_ROWS = 1_000_000  # the cold target applies from this many rows
 WARM_TARGET_MS = 5.0
@@ -75,21 +94,22 @@ class Command(BaseCommand):
             with bench_database("bench_api") as url:
                 # A prefix of its own keeps the bench's keys (answers and throttle history) apart from any
                 # other user of this Redis; the short TTL lets them expire. The anonymous throttle would
-                # otherwise answer 429 once a large --requests runs past its per-minute budget.
+                # otherwise answer 429 once a large --requests runs past its per-minute budget. The test
+                # client's host is "testserver", which the configured ALLOWED_HOSTS need not include
+                # (with DEBUG=1 they are only 127.0.0.1 and localhost).
                 env = child_env(
                     url,
                     CACHE_KEY_PREFIX=f"bench-api-{uuid.uuid4().hex[:8]}",
                     CACHE_TTL="900",
                     API_ANON_RATE="1000000/min",
+                    ALLOWED_HOSTS="testserver",
                 )
                 try:
                     out = run_child(
                         ["bench_api", "--child", "--child-rows", str(count), "--requests", str(requests)], env
                     )
-                except RuntimeError as exc:  # the child's own message (a non-200 answer, say) is its last line
-                    raise CommandError(
-                        f"benchmark at {count:,} rows failed: {str(exc).strip().splitlines()[-1]}"
-                    ) from exc
+                except CommandError as exc:  # its message ends with the child's last lines
+                    raise CommandError(f"benchmark at {count:,} rows failed: {exc}") from exc
             results[count] = json.loads(out.strip().splitlines()[-1])
             self._report(count, results[count], requests)
         self._compare(results)
@@ -177,7 +197,7 @@ class Shape:
     @classmethod
     def for_rows(cls, rows: int) -> Shape:
         days = max(MIN_DAYS, round(rows / (len(FEEDS) * TITLES_PER_FEED_DAY)))
-        per_day = min(TITLES_PER_FEED_DAY, max(10, round(rows / (len(FEEDS) * days))))
+        per_day = min(TITLES_PER_FEED_DAY, max(MIN_PER_DAY, round(rows / (len(FEEDS) * days))))
         # A catalogue a fifth larger than a feed's day lets titles enter and leave the feeds.
         return cls(days=days, per_day=per_day, titles=per_day * 6 // 5)
 
@@ -190,6 +210,8 @@ class Title:
     members: float  # members on day 0
     growth: float  # members' daily growth factor
     bias: dict[str, float]  # per feed: how much the feed favours the title beyond its score
+    swing: tuple[float, float]  # (period in days, phase): its swing in and out of favour
+    debut: int = 0  # the day it first appears (a premiere tops every list for a week: new entries)
 
 
 @dataclass
@@ -204,7 +226,7 @@ class Day:
 
 FIRST_WORDS = ["Sword", "Star", "Dragon", "Spirit", "Blade", "Moon", "Steel", "Ghost", "Crimson", "Silent", "Magic"]
 SECOND_WORDS = ["Academy", "Chronicle", "Hunter", "Knight", "Requiem", "Garden", "Odyssey", "Witch", "Frontier"]
-SEARCH_WORDS = [word.lower() for word in FIRST_WORDS + SECOND_WORDS] + ["season 2", "nothing-matches"]
+SEARCH_WORDS = [word.lower() for word in FIRST_WORDS + SECOND_WORDS] + ["season 2"]
 GENRES = [
     (1, "Action", Genre.Kind.GENRE),
     (2, "Adventure", Genre.Kind.GENRE),
@@ -240,6 +262,7 @@ def _title(rng: random.Random, mal_id: int) -> Title:
         members=10 ** rng.uniform(4, 6.5),
         growth=1 + rng.uniform(0, 0.004),
         bias={feed: rng.gauss(0, 0.6) for feed in FEEDS},
+        swing=(rng.uniform(10, 40), rng.random()),
     )
 
 
@@ -247,13 +270,34 @@ def _ranked(titles: list[Title], key: dict[int, float]) -> list[int]:
     return [t.mal_id for t in sorted(titles, key=lambda t: (-key[t.mal_id], t.mal_id))]
 
 
+def _premiered(ordered: list[int], premieres: list[int], places: int) -> list[int]:
+    """`ordered` with the premieres in the last of its first `places` places."""
+    at = max(0, min(places, len(ordered) + len(premieres)) - len(premieres))
+    return ordered[:at] + premieres + ordered[at:]
+
+
 def _simulate(titles: list[Title], shape: Shape, start: dt.date, rng: random.Random) -> Iterator[Day]:
-    """Each day's numbers and the feeds' lists: `top` by score, `popular` by members, others by biased score."""
+    """Each day's numbers and the feeds' lists: `top` by score, `popular` by members, others by biased score.
+
+    A title appears on its debut day; in its first week it holds the last places of every list's top 50
+    (or of a shorter list), where it moves no title above it (its numbers stay its own). Titles swing in and
+    out of favour over a few weeks, so that even a small history's week has climbers and fallers in every feed.
+    """
+    places = min(NEW_ENTRY_TOP, shape.per_day)
     for index in range(shape.days):
-        score = {t.mal_id: round(min(9.99, max(1.0, t.base + t.drift * index + rng.gauss(0, 0.01))), 2) for t in titles}
-        members = {t.mal_id: int(t.members * t.growth**index) for t in titles}
-        by_score = _ranked(titles, score)
-        by_members = _ranked(titles, {k: float(v) for k, v in members.items()})
+        present = [t for t in titles if t.debut <= index]
+        favour = {t.mal_id: math.sin(2 * math.pi * (index / t.swing[0] + t.swing[1])) for t in present}
+        score = {
+            t.mal_id: round(
+                min(9.99, max(1.0, t.base + t.drift * index + SWING_SCORE * favour[t.mal_id] + rng.gauss(0, 0.01))), 2
+            )
+            for t in present
+        }
+        members = {t.mal_id: int(t.members * t.growth**index * SWING_MEMBERS ** favour[t.mal_id]) for t in present}
+        premieres = [t.mal_id for t in present if t.debut and index - t.debut < PREMIERE_DAYS]
+        others = [t for t in present if t.mal_id not in premieres]
+        by_score = _premiered(_ranked(others, score), premieres, places)
+        by_members = _premiered(_ranked(others, {k: float(v) for k, v in members.items()}), premieres, places)
         feeds = {}
         for feed in FEEDS:
             if feed == "top":
@@ -261,7 +305,8 @@ def _simulate(titles: list[Title], shape: Shape, start: dt.date, rng: random.Ran
             elif feed == "popular":
                 ordered = by_members
             else:
-                ordered = _ranked(titles, {t.mal_id: score[t.mal_id] + t.bias[feed] for t in titles})
+                biased = {t.mal_id: score[t.mal_id] + t.bias[feed] for t in others}
+                ordered = _premiered(_ranked(others, biased), premieres, places)
             feeds[feed] = ordered[: shape.per_day]
         yield Day(
             day=start + dt.timedelta(days=index),
@@ -273,45 +318,60 @@ def _simulate(titles: list[Title], shape: Shape, start: dt.date, rng: random.Ran
         )
 
 
+def _seasons(count: int, today: dt.date) -> list[tuple[int, str]]:
+    """The `count` seasons ending with today's, newest first."""
+    now = today.year * 4 + (today.month - 1) // 3
+    return [(quarter // 4, SEASON_NAMES[quarter % 4]) for quarter in range(now, now - count, -1)]
+
+
 def _catalogue(titles: list[Title], rng: random.Random, start: dt.date) -> None:
-    this_year = timezone.now().year
-    Genre.objects.bulk_create([Genre(mal_id=i, name=name, kind=kind) for i, name, kind in GENRES])
-    Studio.objects.bulk_create([Studio(mal_id=i, name=name) for i, name in enumerate(STUDIOS, 1)])
-    anime = []
-    for t in titles:
-        first, second = rng.choice(FIRST_WORDS), rng.choice(SECOND_WORDS)
-        sequel = f" Season {rng.randint(2, 4)}" if rng.random() < 0.2 else ""
-        airing = rng.random() < 0.2
-        anime.append(
-            Anime(
-                mal_id=t.mal_id,
-                title=f"{first} {second}{sequel}",
-                title_english=f"The {second} of the {first}{sequel}",
-                type=rng.choices(["TV", "Movie", "OVA", "ONA", "Special"], weights=[60, 15, 10, 10, 5])[0],
-                episodes=rng.choice([1, 12, 13, 24, 25, 50]),
-                status="Currently Airing" if airing else "Finished Airing",
-                airing=airing,
-                season=rng.choice(SEASON_NAMES),
-                year=rng.randint(this_year - 7, this_year),
-                synopsis="A synthetic title for the API benchmark.",
-                image_url=f"https://cdn.myanimelist.net/images/anime/{t.mal_id}.jpg",
-                url=f"https://myanimelist.net/anime/{t.mal_id}",
-                first_seen=start,
-                last_seen=start,
-            )
-        )
-    Anime.objects.bulk_create(anime)
-    genre_ids = [(i, kind) for i, _, kind in GENRES]
-    plain = [i for i, kind in genre_ids if kind in (Genre.Kind.GENRE, Genre.Kind.EXPLICIT)]
-    extra = [i for i, kind in genre_ids if kind not in (Genre.Kind.GENRE, Genre.Kind.EXPLICIT)]
-    links = []
-    for t in titles:
-        chosen = set(rng.sample(plain, rng.randint(1, 3))) | set(rng.sample(extra, rng.randint(0, 2)))
-        links += [Anime.genres.through(anime_id=t.mal_id, genre_id=g) for g in chosen]
-    Anime.genres.through.objects.bulk_create(links)
-    Anime.studios.through.objects.bulk_create(
-        [Anime.studios.through(anime_id=t.mal_id, studio_id=rng.randint(1, len(STUDIOS))) for t in titles]
-    )
+    """The titles as Jikan items, validated and merged by the ETL's own code (search text, genres, studios)."""
+    # Titles share out the seasons of the last five years (fewer for a small catalogue), so that every
+    # season shown by default has enough titles (SEASON_MIN_VOLUME).
+    seasons = _seasons(max(1, min(20, len(titles) // 5)), timezone.now().date())
+    records = []
+    for n, t in enumerate(titles):
+        checked = item_validate(_jikan_item(t.mal_id, rng, seasons[n % len(seasons)]))
+        if not isinstance(checked, AnimeRecord):
+            raise CommandError(f"A synthetic title fails validation: {checked}")
+        records.append(checked)
+    services.anime_upsert(records=records, seen_on=start)
+
+
+def _jikan_item(mal_id: int, rng: random.Random, season: tuple[int, str]) -> dict[str, Any]:
+    """One synthetic title in the shape of a Jikan v4 anime item.
+
+    Names go round the word lists, so that every search word finds titles in the smallest catalogue too.
+    """
+    # 11 and 9 words: every pair comes once in 99 titles, and every word within the first 11.
+    first, second = FIRST_WORDS[mal_id % len(FIRST_WORDS)], SECOND_WORDS[mal_id % len(SECOND_WORDS)]
+    sequel = f" Season {2 + mal_id // 5 % 3}" if mal_id % 5 == 0 else ""
+    title, english = f"{first} {second}{sequel}", f"The {second} of the {first}{sequel}"
+    airing = rng.random() < 0.2
+    plain = [g for g in GENRES if g[2] in (Genre.Kind.GENRE, Genre.Kind.EXPLICIT)]
+    extra = [g for g in GENRES if g[2] not in (Genre.Kind.GENRE, Genre.Kind.EXPLICIT)]
+    genres = rng.sample(plain, rng.randint(1, 3)) + rng.sample(extra, rng.randint(0, 2))
+    studio = rng.randint(1, len(STUDIOS))
+    return {
+        "mal_id": mal_id,
+        "url": f"https://myanimelist.net/anime/{mal_id}",
+        "images": {"jpg": {"image_url": f"https://cdn.myanimelist.net/images/anime/{mal_id}.jpg"}},
+        "title": title,
+        "title_english": english,
+        "titles": [{"type": "Default", "title": title}, {"type": "English", "title": english}],
+        "type": rng.choices(["TV", "Movie", "OVA", "ONA", "Special"], weights=[60, 15, 10, 10, 5])[0],
+        "episodes": rng.choice([1, 12, 13, 24, 25, 50]),
+        "status": "Currently Airing" if airing else "Finished Airing",
+        "airing": airing,
+        "year": season[0],
+        "season": season[1],
+        "synopsis": "A synthetic title for the API benchmark.",
+        **{
+            key: [{"mal_id": i, "name": name} for i, name, g_kind in genres if g_kind == kind]
+            for key, kind in GENRE_LISTS.items()
+        },
+        "studios": [{"mal_id": studio, "name": STUDIOS[studio - 1]}],
+    }
 
 
 def _runs(shape: Shape, start: dt.date) -> dict[tuple[str, dt.date], int]:
@@ -439,6 +499,12 @@ def _fill(rows: int) -> tuple[Shape, Context]:
     end = timezone.now().date()
     start = end - dt.timedelta(days=shape.days - 1)
     titles = [_title(rng, mal_id) for mal_id in range(1, shape.titles + 1)]
+    # A premiere every few days, so that each day of the last week has new entries in every feed.
+    debuts = range(PREMIERE_EVERY, shape.days, PREMIERE_EVERY)
+    # After its week it sinks to the bottom, so that it pushes no title down in a small history either.
+    titles += [
+        replace(_title(rng, len(titles) + n), debut=day, base=5.0, members=1_000.0) for n, day in enumerate(debuts, 1)
+    ]
     seen: dict[int, tuple[dt.date, dt.date]] = {}
     days = []
     with transaction.atomic():
@@ -447,6 +513,11 @@ def _fill(rows: int) -> tuple[Shape, Context]:
         with _bulk_load(Snapshot):
             for day in _simulate(titles, shape, start, rng):
                 rows_insert(Snapshot._meta.db_table, SNAPSHOT_COLUMNS, _snapshot_rows(day, runs))
+                # The read side finds a feed's days here, as the ETL records them with the day's rows.
+                SnapshotDay.objects.bulk_create(
+                    SnapshotDay(feed=feed, taken_on=day.day, rows=len(listed), run_id=runs[(feed, day.day)])
+                    for feed, listed in day.feeds.items()
+                )
                 for mal_id in {m for listed in day.feeds.values() for m in listed}:
                     seen[mal_id] = (seen.get(mal_id, (day.day, day.day))[0], day.day)
                 days.append(day)
@@ -454,10 +525,23 @@ def _fill(rows: int) -> tuple[Shape, Context]:
                 del days[:-1]
         last = days[-1]
         _mark_latest(seen, last)
+    _check_history()
     # Titles by their latest rank, the best first: the detail endpoints ask for popular and obscure ones.
     ranked = [mal_id for mal_id, _ in sorted(last.rank.items(), key=lambda item: item[1]) if mal_id in seen]
     every_day = [start + dt.timedelta(days=n) for n in range(shape.days)]
     return shape, Context(days=every_day, mal_ids=ranked, words=SEARCH_WORDS)
+
+
+def _check_history() -> None:
+    """The invariants the ETL keeps: a SnapshotDay counting each feed's day's rows, and what `etl validate` checks."""
+    counted = Snapshot.objects.values_list("feed", "taken_on").annotate(rows=Count("pk")).order_by()
+    recorded = SnapshotDay.objects.values_list("feed", "taken_on", "rows").order_by()
+    mismatched = sorted(set(counted) ^ set(recorded))
+    problems = [f"{feed} {day}: SnapshotDay rows differ from the day's rows" for feed, day, _ in mismatched]
+    problems += [problem for feed, day, _ in recorded for problem in snapshot_problems(feed=feed, taken_on=day)]
+    problems += misdated_days()
+    if problems:
+        raise CommandError(f"The synthetic history breaks the ETL's invariants: {'; '.join(problems[:5])}")
 
 
 def _analyze() -> None:
@@ -485,14 +569,50 @@ def _get(client: Client, url: str) -> HttpResponseBase:
     # secure=True: with DEBUG off, SECURE_SSL_REDIRECT would answer plain HTTP with a redirect.
     response = client.get(url, secure=True)
     if response.status_code != 200:
-        raise CommandError(f"GET {url} answered {response.status_code}, not 200: {_body(response)[:500]}")
+        # The body's first line only (a JSON error, or the title of DEBUG's error page): one readable line.
+        first_line = _body(response).strip().partition("\n")[0][:300]
+        raise CommandError(f"GET {url} answered {response.status_code}, not 200: {first_line}")
     return response
 
 
-def _timed(client: Client, url: str) -> float:
+def _timed(client: Client, url: str) -> tuple[float, HttpResponseBase]:
     started = time.perf_counter()
-    _get(client, url)
-    return (time.perf_counter() - started) * 1000
+    response = _get(client, url)
+    return (time.perf_counter() - started) * 1000, response
+
+
+def _checked_get(client: Client, url: str) -> HttpResponseBase:
+    """GET `url`, refusing an answer that is empty or differs from what its selector computes."""
+    response = _get(client, url)
+    _check(url, response)
+    return response
+
+
+def _check(url: str, response: HttpResponseBase) -> None:
+    answer = json.loads(_body(response))
+    if empty := empty_parts(answer):
+        raise CommandError(f"GET {url} gave an empty answer ({', '.join(empty)}): there is nothing real to time.")
+    expected = _selector_answer(url)
+    if isinstance(answer, dict) and set(answer) > set(expected):
+        # A page of a paged list: its count and rows (the next/previous links are the paginator's).
+        answer = {key: answer[key] for key in expected}
+    if answer != expected:
+        raise CommandError(f"GET {url} differs from the selector's own answer for the same query.")
+
+
+def _selector_answer(url: str) -> Any:
+    """What the endpoint's selector computes for the query of `url`, through the endpoint's serializer, as JSON."""
+    parts = urlsplit(url)
+    match = resolve(parts.path)
+    view = match.func.view_class  # type: ignore[attr-defined]  # an APIView's as_view() keeps its class
+    if issubclass(view, AnalyticsApi):
+        return computed_answer(view, QueryDict(parts.query), match.kwargs)
+    # A paged list (search, runs): the first page of its queryset through its serializer.
+    api = view(request=Request(RequestFactory().get(url)), kwargs=match.kwargs, format_kwarg=None)
+    rows = api.get_queryset()
+    size = api.paginator.get_page_size(api.request)
+    data = {"count": rows.count(), "results": api.get_serializer(rows[:size], many=True).data}
+    return json.loads(JSONRenderer().render(data))
 
 
 class _QueryCounter:
@@ -517,9 +637,17 @@ def _measure(ctx: Context, requests: int) -> list[dict[str, Any]]:
             queries = _QueryCounter()
             with connection.execute_wrapper(queries):
                 _get(client, urls[0])
-            cold = [_timed(client, url) for url in urls]
+            cold = []
+            for url in urls:
+                elapsed, response = _timed(client, url)
+                cold.append(elapsed)
+                _check(url, response)  # after the clock stopped
         _get(client, urls[0])  # primes the cache
-        warm = [_timed(client, urls[0]) for _ in range(requests)]
+        warm = []
+        for _ in range(requests):
+            elapsed, response = _timed(client, urls[0])
+            warm.append(elapsed)
+        _check(urls[0], response)  # the cached answer is the one computed
         results.append(
             {
                 "name": endpoint.label,

@@ -26,10 +26,17 @@ class Command(BaseCommand):
         parser.add_argument("--day", type=day_argument, help="Simulated day, YYYY-MM-DD (default: today, UTC).")
         parser.add_argument("--catalogue-size", type=_count, help="Grow the catalogue to N titles (benchmarks).")
         parser.add_argument("--seed", type=int, default=7, help="Seed of the daily drift (default 7).")
+        parser.add_argument(
+            "--demo", action="store_true", help="Serve seed_demo's catalogue (dates in the day's calendar, surges)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         fake = FakeJikan(
-            day=options["day"], catalogue_size=options["catalogue_size"], seed=options["seed"], port=options["port"]
+            day=options["day"],
+            catalogue_size=options["catalogue_size"],
+            seed=options["seed"],
+            port=options["port"],
+            demo=options["demo"],
         )
         with fake:
             self.stdout.write(f"Fake Jikan serving {fake.base_url} (day {fake.day}); Ctrl-C to stop.")

@@ -1,13 +1,15 @@
-"""`manage.py etl <sub-command>`: run, inspect, validate and prune the Jikan ETL."""
+"""`manage.py etl <sub-command>`: run, inspect, validate, prune and mend the Jikan ETL."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from datetime import date
 from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -15,6 +17,8 @@ from snapshots import selectors, services
 from snapshots.feeds import FEEDS
 from snapshots.models import EtlRun
 from snapshots.validation import FIRST_YEAR
+
+logger = logging.getLogger(__name__)
 
 
 def day_argument(value: str) -> date:
@@ -40,13 +44,13 @@ class OneLineErrorParser(CommandParser):
 
 
 class Command(BaseCommand):
-    help = "Run and inspect the Jikan ETL: run, status, logs, validate, prune, backfill-seasons."
+    help = "Run and inspect the Jikan ETL: run, status, logs, validate, prune, backfill-seasons, delete-day."
 
     def add_arguments(self, parser: CommandParser) -> None:
         commands = parser.add_subparsers(
             dest="action",
             required=True,
-            metavar="{run,status,logs,validate,prune,backfill-seasons}",
+            metavar="{run,status,logs,validate,prune,backfill-seasons,delete-day}",
             parser_class=OneLineErrorParser,
         )
 
@@ -55,7 +59,12 @@ class Command(BaseCommand):
         which.add_argument("--feed", choices=list(FEEDS), help="The feed to snapshot.")
         which.add_argument("--all", action="store_true", help="Snapshot every feed.")
         run.add_argument("--pages", type=_positive, help="Page budget (default: the feed's, from settings).")
-        run.add_argument("--date", type=day_argument, help="The snapshot day, YYYY-MM-DD (default: today, UTC).")
+        run.add_argument(
+            "--date",
+            type=day_argument,
+            help="The snapshot day, YYYY-MM-DD (default: today, UTC). A past day is only resumed from the raw "
+            "pages stored that day; Jikan has no history.",
+        )
         run.add_argument("--fresh", action="store_true", help="Ask Jikan again even if today's pages are stored.")
 
         commands.add_parser("status", help="Latest run and data age per feed.")
@@ -63,8 +72,12 @@ class Command(BaseCommand):
         logs = commands.add_parser("logs", help="The most recent runs.")
         logs.add_argument("--limit", type=_positive, default=20, help="How many runs (default 20).")
 
-        validate = commands.add_parser("validate", help="Check a day's snapshots for integrity problems.")
-        validate.add_argument("--date", type=day_argument, help="The day to check (default: today, UTC).")
+        validate = commands.add_parser(
+            "validate", help="Check a day's snapshots for integrity problems, and find days stored under a wrong date."
+        )
+        validate.add_argument(
+            "--date", type=day_argument, help="The day to check (default: today, UTC, and every day's date)."
+        )
         validate.add_argument("--feed", choices=list(FEEDS), help="Only this feed (default: all).")
 
         prune = commands.add_parser("prune", help="Delete old raw pages and run logs.")
@@ -83,30 +96,54 @@ class Command(BaseCommand):
         backfill.add_argument("--from", dest="from_year", type=int, required=True, help="First year, e.g. 2015.")
         backfill.add_argument("--to", dest="to_year", type=int, help="Last year (default: this year).")
 
+        delete_day = commands.add_parser(
+            "delete-day", help="Delete a feed's day: its snapshots and runs (a day stored under a wrong date)."
+        )
+        delete_day.add_argument("--feed", choices=list(FEEDS), required=True, help="The feed.")
+        delete_day.add_argument("--date", type=day_argument, required=True, help="The day, YYYY-MM-DD.")
+
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"].replace("-", "_")
-        getattr(self, f"handle_{action}")(**options)
+        try:
+            getattr(self, f"handle_{action}")(**options)
+        except DatabaseError as exc:
+            # The database is down or refused: one line to act on, not a traceback.
+            raise CommandError(f"Database error: {_first_line(exc)}") from exc
 
     def handle_run(
         self, *, feed: str | None, all: bool, pages: int | None, date: date | None, fresh: bool, **_: Any
     ) -> None:
         taken_on = date or timezone.now().date()
-        failed = 0
-        for name in list(FEEDS) if all else [feed]:
-            assert name is not None
+        names = list(FEEDS) if all else [feed or ""]
+        try:
+            replay = services.day_is_replay(feeds=names, taken_on=taken_on, fresh=fresh)
+        except services.DayRefused as exc:
+            raise CommandError(str(exc)) from exc
+        failures = []
+        for name in names:
             with tqdm(desc=f"{name} {taken_on}", unit="page", disable=self.stdout.isatty() is False) as bar:
-                run = services.feed_snapshot(
-                    feed=name,
-                    taken_on=taken_on,
-                    trigger=EtlRun.Trigger.CLI,
-                    pages=pages,
-                    fresh=fresh,
-                    on_page=lambda done, total: _advance(bar, done, total),
-                )
+                try:
+                    run = services.feed_snapshot(
+                        feed=name,
+                        taken_on=taken_on,
+                        trigger=EtlRun.Trigger.CLI,
+                        pages=pages,
+                        fresh=fresh,
+                        stored_only=replay,
+                        on_page=lambda done, total: _advance(bar, done, total),
+                    )
+                except DatabaseError:
+                    raise
+                except Exception as exc:
+                    # The run is recorded as failed; the traceback goes to the log, one line here.
+                    logger.exception("run of %s for %s failed", name, taken_on)
+                    failures.append(f"run of {name} {taken_on} failed: {exc.__class__.__name__}: {_first_line(exc)}")
+                    continue
             self.stdout.write(_summary(run))
-            failed += run.status in (EtlRun.Status.FAILED, EtlRun.Status.SKIPPED)
-        if failed:
-            raise CommandError(f"{failed} run(s) did not succeed; see `manage.py etl logs`.")
+            if run.status in (EtlRun.Status.FAILED, EtlRun.Status.SKIPPED):
+                failures.append(f"run #{run.pk} {run.feed} {run.taken_on} {run.status}: {_first_line(run.error)}")
+        if failures:
+            raise CommandError("; ".join(failures))
 
     def handle_status(self, **_: Any) -> None:
         self.stdout.write(f"{'feed':<10} {'latest day':<12} {'age':>8}  last run")
@@ -129,10 +166,12 @@ class Command(BaseCommand):
         problems = [
             p for name in ([feed] if feed else FEEDS) for p in selectors.snapshot_problems(feed=name, taken_on=taken_on)
         ]
+        # Without --date, every day's date is checked: a misdated day is usually a past one.
+        problems += selectors.misdated_days(feed=feed, taken_on=date)
         for problem in problems:
             self.stdout.write(problem)
         if problems:
-            raise CommandError(f"{len(problems)} problem(s) in the snapshots of {taken_on}.")
+            raise CommandError(f"{len(problems)} problem(s) found.")
         self.stdout.write(f"{taken_on}: no problems found.")
 
     def handle_prune(self, *, raw_days: int | None, log_days: int | None, **_: Any) -> None:
@@ -150,6 +189,20 @@ class Command(BaseCommand):
         self.stdout.write(f"Backfilled {len(runs)} seasons: {loaded} titles loaded, {len(failed)} failed.")
         if failed:
             raise CommandError(f"Failed seasons: {', '.join(failed)}")
+
+    def handle_delete_day(self, *, feed: str, date: date, **_: Any) -> None:
+        try:
+            rows, runs = services.day_delete(feed=feed, taken_on=date)
+        except services.DayRefused as exc:
+            raise CommandError(str(exc)) from exc
+        if rows or runs:
+            self.stdout.write(f"Deleted {feed} {date}: {rows} snapshot rows and {runs} run(s).")
+        else:
+            self.stdout.write(f"Nothing stored for {feed} on {date}.")
+
+
+def _first_line(error: object) -> str:
+    return str(error).strip().split("\n", 1)[0]
 
 
 def _advance(bar: tqdm, done: int, total: int | None) -> None:
