@@ -122,13 +122,11 @@ def day_is_replay(*, feeds: list[str], taken_on: date, fresh: bool = False) -> b
 
 
 def feed_snapshot_queue(*, feed: str, trigger: str = EtlRun.Trigger.API) -> EtlRun:
-    """Record a run of the feed as queued and hand it to a worker once the transaction commits.
+    """Record a run of the feed as queued, for the caller to hand to a worker once its transaction commits.
 
     The caller (a web request) never runs the ETL: without a broker Celery would run the task right
-    here, so that raises QueueUnavailable instead.
+    there, so that raises QueueUnavailable instead.
     """
-    from snapshots.tasks import feed_snapshot as feed_snapshot_task
-
     if settings.CELERY_TASK_ALWAYS_EAGER:
         raise QueueUnavailable(
             f"No task queue is configured (CELERY_BROKER_URL is unset), so a run cannot be queued: "
@@ -137,7 +135,6 @@ def feed_snapshot_queue(*, feed: str, trigger: str = EtlRun.Trigger.API) -> EtlR
     run = EtlRun.objects.create(
         feed=get_feed(feed).name, taken_on=timezone.now().date(), trigger=trigger, status=EtlRun.Status.QUEUED
     )
-    transaction.on_commit(lambda: feed_snapshot_task.delay(run.feed, trigger, run.pk))
     return run
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -152,8 +153,12 @@ class EtlRunsApi(KnownParametersMixin, CsvExportMixin, ListAPIView):
     def post(self, request: Request) -> Response:
         start = EtlRunStart(data=request.data)
         start.is_valid(raise_exception=True)
+        from snapshots.tasks import feed_snapshot as feed_snapshot_task
+
         try:
             run = services.feed_snapshot_queue(feed=start.validated_data["feed"], trigger=EtlRun.Trigger.API)
         except services.QueueUnavailable as exc:
             return Response({"detail": str(exc)}, status=409)
+        # The worker gets the run's id only once the queued row is committed.
+        transaction.on_commit(lambda: feed_snapshot_task.delay(run.feed, run.trigger, run.pk))
         return Response(EtlRunSerializer(run).data, status=202)
