@@ -264,6 +264,8 @@ def test_dashboard_charts_draw_the_data_and_follow_every_control(watched, settin
     # Top 10: another feed has no data yet, so the chart empties and the table says what to do.
     page.select_option("#top-feed", "airing")
     tab.wait_chart("top-chart", "c.data.datasets[0].data.length === 0")
+    # The table is the server's fragment, fetched beside the chart's JSON: it may land a moment later.
+    page.wait_for_function("() => document.getElementById('top-table').innerText.includes('etl run --all')")
     assert "etl run --all" in page.locator("#top-table").inner_text()
 
     # Genres: metric, chart type, kind and feed.
