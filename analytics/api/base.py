@@ -63,11 +63,15 @@ class FeedFilter(serializers.Serializer):
     )
 
 
+# Which number each feed ranks by, as the feeds declare it: `rank` is MAL's score rank (ties shared),
+# `position` the place in the feed that day.
+RANK_BY_HELP = "; ".join(f"{name}: `{feed.rank_by}`" for name, feed in FEEDS.items()) + "."
+
+
 def rank_by_field() -> serializers.CharField:
     return serializers.CharField(
         help_text="The feed rank: the number this feed ranks by, which its trend rows' `rank`, `previous_rank`, "
-        "`change` and `best_rank` count in. `rank` (MAL's score rank, ties shared) for top, `popularity` for "
-        "popular, `position` (the place in the feed that day) for the others."
+        f"`change` and `best_rank` count in. {RANK_BY_HELP}"
     )
 
 

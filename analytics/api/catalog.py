@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from analytics import selectors
 from analytics.api.base import (
+    RANK_BY_HELP,
     AnalyticsApi,
     CsvExportMixin,
     EndpointSchema,
@@ -195,8 +196,7 @@ class HistoryAnswer(serializers.Serializer):
     days = HistoryDay(many=True, help_text="The title's own numbers, one point per snapshot day, oldest first.")
     rank_by = serializers.DictField(
         child=serializers.CharField(),
-        help_text="Per feed, the number its feed rank is: `rank` (MAL's) for top, `popularity` for popular, "
-        "`position` for the others.",
+        help_text=f"Per feed, the number its feed rank is. {RANK_BY_HELP}",
     )
     feeds = serializers.DictField(
         child=serializers.ListField(child=FeedPoint()),
