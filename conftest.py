@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.core.cache import cache
 
+from analytics import wire
 from devtools.fakejikan import FakeJikan
 from devtools.testing import RedisServer
 
@@ -40,10 +41,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
-    """Each test starts with an empty cache (Redis in the suite, so state would leak otherwise)."""
+    """Each test starts with empty caches (Redis in the suite, and this process's kept answers), so state
+    never leaks from one test into the next."""
     cache.clear()
+    wire.memory.clear()
     yield
     cache.clear()
+    wire.memory.clear()
 
 
 @pytest.fixture

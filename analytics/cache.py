@@ -36,9 +36,12 @@ ERRORS = Counter(
 
 
 def cache_key(endpoint: str, params: Mapping[str, Any], version: str) -> str:
+    return f"analytics:{endpoint}:{version}:{params_digest(params)}"
+
+
+def params_digest(params: Mapping[str, Any]) -> str:
     canonical = json.dumps(params, sort_keys=True, default=str)
-    digest = hashlib.sha256(canonical.encode()).hexdigest()[:24]
-    return f"analytics:{endpoint}:{version}:{digest}"
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
 def cached(endpoint: str, params: Mapping[str, Any], compute: Callable[[], T]) -> T:

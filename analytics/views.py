@@ -34,6 +34,7 @@ from analytics.cache import cached
 from analytics.forms import FEED_CHOICES, SearchForm, TrendingForm
 from analytics.selectors.trends import MONTHLY, NEW_LOOKBACK_DAYS, NEW_RECENT_DAYS, WEEKLY, WINDOWS
 from analytics.templatetags.analytics_tags import RANK_LABELS
+from analytics.wire import cacheable
 from snapshots.feeds import DEFAULT_FEED, FEEDS
 from snapshots.models import Anime
 from snapshots.selectors import feed_statuses, next_scheduled_runs, recent_rejections, recent_runs
@@ -93,6 +94,7 @@ def cached_page(
     the template was most of a warm request's time. Computing the context fills the API's own entries.
     """
     html = cached(endpoint, params, lambda: render_to_string(template, context(), request))
+    cacheable(request, endpoint, params, throttled=False)
     return HttpResponse(html)
 
 

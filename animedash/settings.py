@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.gzip.GZipMiddleware",
+    # The short path: a kept answer to an anonymous GET leaves here, before sessions, CSRF and the view.
+    "analytics.wire.WireCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,6 +120,9 @@ REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
 CACHE_TTL = env_int("CACHE_TTL", default=6 * 3600, minimum=1)
 # Analytics answers are cached under the data version; off only for benchmarks and debugging.
 ANALYTICS_CACHE_ENABLED = env_bool("ANALYTICS_CACHE_ENABLED", default=True)
+# Each process keeps its hottest answers (their bytes on the wire) in memory too, within these bounds.
+WIRE_MEMORY_ENTRIES = env_int("WIRE_MEMORY_ENTRIES", default=2000, minimum=1)
+WIRE_MEMORY_BYTES = env_int("WIRE_MEMORY_MB", default=64, minimum=1) * 2**20
 if REDIS_URL:
     CACHES = {
         "default": {

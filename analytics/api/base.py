@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from analytics.api.renderers import CSVRenderer, Table, columns, flatten
 from analytics.cache import cached
+from analytics.wire import cacheable
 from snapshots.feeds import DEFAULT_FEED, FEEDS
 
 RENDERERS: Sequence[type[BaseRenderer]] = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
@@ -222,9 +223,16 @@ class AnalyticsApi(KnownParametersMixin, CsvExportMixin, APIView):
     def answer(cls, query: Mapping[str, Any], **path: Any) -> Any:
         """The answer the API sends for `query` and the URL's `path` arguments (a missing parameter takes its
         default), computed once per data version."""
+        return cls.cached_answer(cls.params(query, **path))
+
+    @classmethod
+    def params(cls, query: Mapping[str, Any], **path: Any) -> dict[str, Any]:
         filters = cls.Filter(data=query)
         filters.is_valid(raise_exception=True)
-        params = {**filters.validated_data, **path}
+        return {**filters.validated_data, **path}
+
+    @classmethod
+    def cached_answer(cls, params: dict[str, Any]) -> Any:
         return cached(cls.endpoint, params, lambda: cls.Output(cls.compute(**params), many=cls.many).data)
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
@@ -232,7 +240,9 @@ class AnalyticsApi(KnownParametersMixin, CsvExportMixin, APIView):
         return self.Output(*args, many=self.many, **kwargs)
 
     def get(self, request: Request, **path: Any) -> Response:
-        return Response(self.answer(request.query_params, **path))
+        params = self.params(request.query_params, **path)
+        cacheable(request, self.endpoint, params, throttled=bool(self.get_throttles()))
+        return Response(self.cached_answer(params))
 
     def csv_table(self, data: Any) -> Table:
         return csv_table(self.get_serializer(), data, rows=self.csv_rows)

@@ -24,6 +24,7 @@ from analytics.api.base import (
 )
 from analytics.api.renderers import Table, columns, flatten
 from analytics.cache import cached
+from analytics.wire import cacheable
 from snapshots.models import ANIME_FACT_FIELDS, Anime
 from snapshots.validation import FIRST_YEAR, LAST_YEAR, SEASONS
 
@@ -93,6 +94,7 @@ class AnimeSearchApi(KnownParametersMixin, CsvExportMixin, ListAPIView):
             "format": request.accepted_renderer.format,
             "host": request.get_host(),
         }
+        cacheable(request, self.endpoint, params, throttled=bool(self.get_throttles()))
         return Response(cached(self.endpoint, params, lambda: super(AnimeSearchApi, self).list(request).data))
 
 
