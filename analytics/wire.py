@@ -7,8 +7,8 @@ URL led to. The next anonymous GET of the same URL is answered from there before
 authentication and the view run: no validation, no serialisation, no compression. Every answer carries a
 weak `ETag` made from the key, and `If-None-Match` gets a 304 without a body.
 
-Only requests without a session cookie, a waiting message or an Authorization header use it, and only 200s without cookies
-are kept: a kept answer holds nothing that belongs to one person.
+Only requests without a session cookie, a waiting message or an Authorization header use it, and only 200s
+without cookies are kept: a kept answer holds nothing that belongs to one person.
 """
 
 from __future__ import annotations
