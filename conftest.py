@@ -44,10 +44,10 @@ def _clear_cache() -> Iterator[None]:
     """Each test starts with empty caches (Redis in the suite, and this process's kept answers), so state
     never leaks from one test into the next."""
     cache.clear()
-    wire.memory.clear()
+    wire.forget()
     yield
     cache.clear()
-    wire.memory.clear()
+    wire.forget()
 
 
 @pytest.fixture

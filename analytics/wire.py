@@ -120,36 +120,29 @@ def _best_coding(accept_encoding: str, bodies: Mapping[str, bytes]) -> str:
     return "identity"
 
 
-class MemoryTier:
-    """A process's most recently used entries, bounded in count and in bytes, for one data version.
-
-    Entries of an older version are never asked for again (their keys hold the version), so the tier
-    empties itself when the version moves instead of waiting for them to fall out.
-    """
+class Lru:
+    """The most recently used entries, bounded in count and in bytes; gunicorn's threads share it."""
 
     def __init__(self, *, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.bytes = 0
-        self.version = ""
         self._entries: OrderedDict[str, tuple[Any, int]] = OrderedDict()
-        self._lock = threading.Lock()  # gunicorn's threads share the process
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str, version: str) -> Any:
+    def get(self, key: str) -> Any:
         with self._lock:
-            self._follow(version)
             entry = self._entries.get(key)
             if entry is None:
                 return None
             self._entries.move_to_end(key)
             return entry[0]
 
-    def put(self, key: str, value: Any, size: int, version: str) -> None:
+    def put(self, key: str, value: Any, size: int) -> None:
         with self._lock:
-            self._follow(version)
             if size > self.max_bytes:
                 return
             if (old := self._entries.pop(key, None)) is not None:
@@ -165,14 +158,32 @@ class MemoryTier:
             self._entries.clear()
             self.bytes = 0
 
-    def _follow(self, version: str) -> None:
+
+class MemoryTier(Lru):
+    """A process's hottest kept answers, of one data version.
+
+    Answers of an older version are never asked for again (their keys hold the version), so the tier
+    empties itself when the version moves instead of waiting for them to fall out.
+    """
+
+    version = ""
+
+    def follow(self, version: str) -> None:
         if version != self.version:
-            self._entries.clear()
-            self.bytes = 0
+            self.clear()
             self.version = version
 
 
 memory = MemoryTier(max_entries=settings.WIRE_MEMORY_ENTRIES, max_bytes=settings.WIRE_MEMORY_BYTES)
+# Which kept answer each URL led to. A URL leads to the same query whatever the data version, so this
+# outlives a version change; and a URL never seen costs no data-version check (a health probe, a file).
+routes = Lru(max_entries=settings.WIRE_MEMORY_ENTRIES, max_bytes=settings.WIRE_MEMORY_BYTES)
+
+
+def forget() -> None:
+    """Empty this process's memory of answers and routes (Redis keeps its own)."""
+    memory.clear()
+    routes.clear()
 
 
 @dataclass(frozen=True)
@@ -210,30 +221,34 @@ class WireCacheMiddleware:
         if not (settings.ANALYTICS_CACHE_ENABLED and _anonymous_read(request)):
             return self.get_response(request)
         signature = _signature(request)
-        try:
-            version = data_version()
-        except DatabaseError:  # the view will say so properly (a 503)
-            return self.get_response(request)
-        route = memory.get(signature, version)
-        if route is not None and not (route.throttled and anonymous_wait(request) is not None):
-            answer, source = _kept(route.key, version)
-            if answer is not None:
-                return _serve(answer, request, source)
+        route = routes.get(signature)
+        if route is not None and (kept := _short_path(request, route)) is not None:
+            return kept
         response = self.get_response(request)
-        return self._keep(request, signature, version, response)
+        return self._keep(request, signature, response)
 
-    def _keep(self, request: HttpRequest, signature: str, version: str, response: HttpResponseBase) -> HttpResponseBase:
+    def _keep(self, request: HttpRequest, signature: str, response: HttpResponseBase) -> HttpResponseBase:
         offered = getattr(request, _REQUEST_KEY, None)
-        if offered is None or not _storable(response):
+        if offered is None or not _storable(response) or (version := _data_version()) is None:
             return response
         endpoint, route = offered
         answer, source = _kept(route.key, version)
         if answer is None:
             key = _versioned(route.key, version)
             answer, source = WireAnswer.build(endpoint, key, response), "built"  # type: ignore[arg-type]
-            _store(key, answer, version)
-        memory.put(signature, route, len(signature), version)
+            _store(key, answer)
+        routes.put(signature, route, len(signature))
         return _serve(answer, request, source)
+
+
+def _short_path(request: HttpRequest, route: Route) -> HttpResponseBase | None:
+    """The kept answer `route` leads to, or None: then the request takes the whole way, where the view
+    answers a database outage with a 503, DRF a refused client with a 429, and a missing answer is built."""
+    version = _data_version()
+    if version is None or (route.throttled and anonymous_wait(request) is not None):
+        return None
+    answer, source = _kept(route.key, version)
+    return None if answer is None else _serve(answer, request, source)
 
 
 def _anonymous_read(request: HttpRequest) -> bool:
@@ -252,13 +267,23 @@ def _signature(request: HttpRequest) -> str:
     )
 
 
+def _data_version() -> str | None:
+    """The data version (the memory tier follows it), or None when the database cannot say."""
+    try:
+        version = data_version()
+    except DatabaseError:
+        return None
+    memory.follow(version)
+    return version
+
+
 def _versioned(key: str, version: str) -> str:
     return f"{key}:{version}"
 
 
 def _kept(key: str, version: str) -> tuple[WireAnswer | None, str]:
     versioned = _versioned(key, version)
-    answer = memory.get(versioned, version)
+    answer = memory.get(versioned)
     if answer is not None:
         return answer, "memory"
     if cache_skipped():
@@ -270,12 +295,12 @@ def _kept(key: str, version: str) -> tuple[WireAnswer | None, str]:
         return None, ""
     if answer is None:
         return None, ""
-    memory.put(versioned, answer, answer.size, version)
+    memory.put(versioned, answer, answer.size)
     return answer, "redis"
 
 
-def _store(key: str, answer: WireAnswer, version: str) -> None:
-    memory.put(key, answer, answer.size, version)
+def _store(key: str, answer: WireAnswer) -> None:
+    memory.put(key, answer, answer.size)
     if cache_skipped():
         return
     try:

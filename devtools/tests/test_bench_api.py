@@ -95,8 +95,8 @@ def test_bench_api_refuses_to_time_an_answer_its_selector_does_not_give(monkeypa
     client = Client(headers={"accept": "application/json"})
     _checked_get(client, "/api/v1/trending/streaks")
     # A stale answer, as a cache that missed a new snapshot would send.
-    answer = RankClimbersApi.answer
-    stale = classmethod(lambda cls, query, **path: {**answer(query), "date": None})
-    monkeypatch.setattr(RankClimbersApi, "answer", stale)
+    answer = RankClimbersApi.cached_answer
+    stale = classmethod(lambda cls, params: {**answer(params), "date": None})
+    monkeypatch.setattr(RankClimbersApi, "cached_answer", stale)
     with pytest.raises(CommandError, match="differs from the selector's own answer"):
         _checked_get(client, "/api/v1/trending/climbers?window=7")
