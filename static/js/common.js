@@ -28,6 +28,47 @@
     return node;
   };
 
+  /* Answers this tab already holds, by URL: {etag, body}, oldest first, at most KEPT_MAX of them. */
+  var KEPT_KEY = "animedash:answers";
+  var KEPT_MAX = 40;
+
+  function keptAnswers() {
+    try {
+      return JSON.parse(sessionStorage.getItem(KEPT_KEY)) || [];
+    } catch (error) {
+      return [];  // storage off, or full of something else: fetch plainly
+    }
+  }
+
+  function keep(url, etag, body) {
+    var answers = keptAnswers().filter(function (answer) { return answer.url !== url; });
+    answers.push({ url: url, etag: etag, body: body });
+    try {
+      sessionStorage.setItem(KEPT_KEY, JSON.stringify(answers.slice(-KEPT_MAX)));
+    } catch (error) {
+      // storage off or full: the next request for this URL just fetches plainly
+    }
+  }
+
+  /* GET `url`'s text, revalidating what this tab already holds: If-None-Match with its ETag, and a 304
+     (no body) gives the kept text. The script sends the header itself, with the browser's HTTP cache
+     off for the request ("no-store"), because a browser that revalidates on its own turns the 304 into
+     a 200 the script cannot tell from a fresh answer. */
+  function getText(url, accept) {
+    var kept = keptAnswers().filter(function (answer) { return answer.url === url; })[0];
+    var headers = { Accept: accept };
+    if (kept) headers["If-None-Match"] = kept.etag;
+    return fetch(url, { headers: headers, cache: "no-store" }).then(function (response) {
+      if (response.status === 304 && kept) return kept.body;
+      if (!response.ok) throw new Error("The server answered " + response.status + " for " + url);
+      return response.text().then(function (body) {
+        var etag = response.headers.get("ETag");
+        if (etag) keep(url, etag, body);
+        return body;
+      });
+    });
+  }
+
   /* GET the JSON API; empty parameters are left out so the API applies its defaults. */
   AD.getJSON = function (url, params) {
     var query = new URLSearchParams();
@@ -35,19 +76,12 @@
       var value = params[key];
       if (value !== null && value !== undefined && value !== "") query.set(key, value);
     });
-    var full = url + (query.toString() ? "?" + query : "");
-    return fetch(full, { headers: { Accept: "application/json" } }).then(function (response) {
-      if (!response.ok) throw new Error("The API answered " + response.status + " for " + full);
-      return response.json();
-    });
+    return getText(url + (query.toString() ? "?" + query : ""), "application/json").then(JSON.parse);
   };
 
   /* GET a server-rendered fragment (our own markup) as a DocumentFragment to take elements from. */
   AD.getHTML = function (url, params) {
-    return fetch(url + "?" + new URLSearchParams(params), { headers: { Accept: "text/html" } }).then(function (response) {
-      if (!response.ok) throw new Error("The server answered " + response.status + " for " + url);
-      return response.text();
-    }).then(function (html) {
+    return getText(url + "?" + new URLSearchParams(params), "text/html").then(function (html) {
       var template = document.createElement("template");
       template.innerHTML = html;
       return template.content;
