@@ -36,10 +36,9 @@ from snapshots.models import Anime
 
 LUA_SCRIPT = Path(__file__).with_name("loadtest.lua")
 WRK_INSTALL = "apt-get update && apt-get install -y wrk"
-# Measured on a 2-core machine: two processes of two threads beat 1x8 (one GIL), 2x4 (GIL switching),
-# 3x4 and 4x1 (more processes than cores; wrk and Redis need their share too).
-DEFAULT_PROCESSES = 2
-DEFAULT_THREADS = 2
+# The deployment's default (deploy/start-web): one process per container, gunicorn's sync worker.
+DEFAULT_PROCESSES = 1
+DEFAULT_THREADS = 1
 CONFIG_KEYS = ("processes", "threads", "root")
 # The figures a comparison sets side by side: throughput and wrk's latency percentiles.
 METRICS = ("rps", "p50", "p95", "p99")

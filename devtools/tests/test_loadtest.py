@@ -77,7 +77,7 @@ def test_compare_config_takes_the_unset_keys_from_the_base_and_a_root_relative_t
 
 def test_compare_root_dot_is_this_checkout_when_run_from_it(monkeypatch):
     monkeypatch.chdir(ROOT)
-    config = loadtest.parse_config("root=.", base=loadtest.ServerConfig())
+    config = loadtest.parse_config("root=.", base=loadtest.ServerConfig(processes=2, threads=2))
     assert config.root == ROOT
     assert config.describe() == "processes=2, threads=2 (gthread)"
 
