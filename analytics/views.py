@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -92,7 +93,10 @@ def cached_page(
 
     These pages hold no user, session or CSRF token, so every visitor gets the same bytes, and rendering
     the template was most of a warm request's time. Computing the context fills the API's own entries.
+    The page names hashed static files, so it is kept per static release too: after a deploy that changes
+    them, no visitor gets a page naming files that are gone.
     """
+    params = {**params, "static": getattr(staticfiles_storage, "manifest_hash", "")}
     html = cached(endpoint, params, lambda: render_to_string(template, context(), request))
     cacheable(request, endpoint, params, throttled=False)
     return HttpResponse(html)

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import brotli
 import pytest
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.db import OperationalError
 from django.urls import reverse
 
@@ -162,6 +163,15 @@ def test_an_admin_edit_makes_the_next_answer_fresh(client, admin_client, history
     assert admin_client.post(change, admin_change_data(a, title="Renamed")).status_code == 302
     assert "Renamed" in client.get("/anime/1/").content.decode()
     assert client.get(reverse("api:anime-detail", args=[1])).json()["title"] == "Renamed"
+
+
+def test_a_deploy_with_new_static_files_builds_the_pages_afresh(client, history, monkeypatch):
+    before = client.get("/")
+    monkeypatch.setattr(staticfiles_storage, "manifest_hash", "next-release", raising=False)
+    wire.forget()  # as the new release's process starts: its memory is empty, Redis has the old page
+    after = client.get("/", HTTP_IF_NONE_MATCH=before["ETag"])
+    assert after.status_code == 200
+    assert after["ETag"] != before["ETag"]
 
 
 def test_a_redis_outage_answers_fresh_from_the_database(client, history, settings):
