@@ -12,6 +12,7 @@ import pytest
 from django.core.cache import cache
 
 from analytics import wire
+from analytics.api.throttling import forget_leases
 from devtools.fakejikan import FakeJikan
 from devtools.testing import RedisServer
 
@@ -41,13 +42,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
-    """Each test starts with empty caches (Redis in the suite, and this process's kept answers), so state
-    never leaks from one test into the next."""
+    """Each test starts with empty caches (Redis in the suite, this process's kept answers and throttle
+    leases), so state never leaks from one test into the next."""
     cache.clear()
     wire.forget()
+    forget_leases()
     yield
     cache.clear()
     wire.forget()
+    forget_leases()
 
 
 @pytest.fixture
