@@ -73,7 +73,7 @@ _local_lock = threading.Lock()
 _leases_lock = threading.Lock()
 
 
-@dataclass
+@dataclass(slots=True)
 class Lease:
     """Requests this process may let one client make without asking Redis (time.monotonic() seconds)."""
 
