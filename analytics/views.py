@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.messages import get_messages
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -89,13 +90,16 @@ def _as_json(data: Any) -> Any:
 def cached_page(
     request: HttpRequest, endpoint: str, params: dict[str, Any], template: str, context: Callable[[], dict[str, Any]]
 ) -> HttpResponse:
-    """The page as rendered once per data version and parameters.
+    """The page as rendered once per data version and parameters, for anonymous visitors.
 
-    These pages hold no user, session or CSRF token, so every visitor gets the same bytes, and rendering
-    the template was most of a warm request's time. Computing the context fills the API's own entries.
+    Their pages hold no user, session or CSRF token, so they all get the same bytes, and rendering the
+    template was most of a warm request's time. Computing the context fills the API's own entries.
     The page names hashed static files, so it is kept per static release too: after a deploy that changes
     them, no visitor gets a page naming files that are gone.
     """
+    if request.user.is_authenticated or get_messages(request):
+        # Built for this visitor alone: it shows their name, their statuses or a message for them.
+        return HttpResponse(render_to_string(template, context(), request))
     params = {**params, "static": getattr(staticfiles_storage, "manifest_hash", "")}
     html = cached(endpoint, params, lambda: render_to_string(template, context(), request))
     cacheable(request, endpoint, params, throttled=False)

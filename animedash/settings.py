@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 
 from animedash.env import (
     env_bool,
@@ -49,9 +50,13 @@ INSTALLED_APPS = [
     "django_prometheus",
     "csp",
     "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "animedash",
     "snapshots",
     "analytics",
+    "tracking",
 ]
 # Developer tools (fake Jikan, demo seed, benchmarks, load test): on with DEBUG and under pytest, off
 # in production; the Docker image does not even ship the folder.
@@ -72,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "animedash.csp.CSPMiddleware",
     "animedash.middleware.DatabaseUnavailableMiddleware",
@@ -148,11 +154,45 @@ else:
     }
 
 # Authentication
-# django-axes checks every login (the admin's) first: 5 failures from one client lock it out for 15 min.
+# django-axes checks every login (the admin's and the site's) first: 5 failures from one client lock it out
+# for 15 min. allauth's backend lets people sign in with their username or e-mail address.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "tracking:my-list"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env_choice(
+    "ACCOUNT_EMAIL_VERIFICATION", choices=("none", "optional", "mandatory"), default="optional"
+)
+ACCOUNT_LOGOUT_REDIRECT_URL = "analytics:dashboard"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+# Optional two-factor authentication: TOTP apps and recovery codes.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "AnimeDash"
+
+# E-mail
+# EMAIL_URL, e.g. submission://user:password@smtp.example.com (SMTP with STARTTLS on 587). Unset: the demo
+# prints every mail to the console; production uses SMTP on localhost:25, Django's own default.
+_email = dj_email_url.parse(
+    env_url("EMAIL_URL", schemes=("smtp", "submission", "console", "file", "memory", "dummy"))
+    or ("console://" if DEBUG else "smtp://localhost:25")
+)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+EMAIL_TIMEOUT = _email["EMAIL_TIMEOUT"] or 10
+EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "AnimeDash <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Password validation
 AUTH_PASSWORD_VALIDATORS = [

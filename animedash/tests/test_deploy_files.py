@@ -497,7 +497,7 @@ ENV_DIFFERENCES = {
     *("ANIMEDASH_VERSION", "WEB_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "REDIS_MAXMEMORY"),
     *("PROMETHEUS_RETENTION", "GRAFANA_ADMIN_USER", "GRAFANA_ADMIN_PASSWORD"),
     # Kubernetes keeps these in the Secret animedash-secrets, never committed
-    *("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"),
+    *("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "EMAIL_URL"),
     # host names: compose adds localhost for its health checks, Kubernetes the pod's IP for the kubelet
     *("ALLOWED_HOSTS", "PUBLIC_HOSTS", "POD_IP"),
 }

@@ -131,7 +131,9 @@ def test_admin_login_locks_out_after_five_failures_even_with_the_right_password(
 # Endpoints that accept writes ------------------------------------------------------------------------
 
 # Every (API URL, method) that changes something, and who may call it. A new one must be added here.
-WRITE_ENDPOINTS = {("/api/v1/etl/runs", "POST")}
+# Staff only: starting an ETL run. Each person's own list (tracking/tests/test_api.py tests who reaches whose).
+STAFF_WRITES = {("/api/v1/etl/runs", "POST")}
+PERSONAL_WRITES = {("/api/v1/me/list", "POST"), ("/api/v1/me/list/1", "PATCH"), ("/api/v1/me/list/1", "DELETE")}
 UNSAFE_METHODS = ("post", "put", "patch", "delete")
 
 
@@ -147,19 +149,21 @@ def _api_views(resolver: URLResolver | None = None, prefix: str = "") -> Iterato
                 yield "/" + re.sub(r"<int:\w+>", "1", route).lstrip("^").rstrip("$"), view_class
 
 
-def test_the_only_api_write_is_starting_a_run_and_anonymous_clients_cannot(client, django_user_model):
+def test_the_api_writes_are_a_staff_run_and_a_persons_own_list_and_anonymous_clients_make_none(
+    client, django_user_model
+):
     views = dict(_api_views())
     assert {"/api/v1/etl/runs", "/api/docs/"} <= set(views)
     writes = {
         (url, method.upper()) for url, view in views.items() for method in UNSAFE_METHODS if hasattr(view, method)
     }
-    assert writes == WRITE_ENDPOINTS
+    assert writes == STAFF_WRITES | PERSONAL_WRITES
     for url in views:
         for method in UNSAFE_METHODS:
             status = getattr(client, method)(url, {}, content_type="application/json").status_code
             assert status in (401, 403, 404, 405), f"anonymous {method.upper()} {url} answered {status}"
     client.force_login(django_user_model.objects.create_user("fan", password="pw-fan-123456"))
-    for url, method in WRITE_ENDPOINTS:
+    for url, method in STAFF_WRITES:
         assert client.generic(method, url, "{}", content_type="application/json").status_code == 403
 
 

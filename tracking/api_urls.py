@@ -1,0 +1,14 @@
+"""The person's own data under /api/v1/me/ (namespace `me`)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from tracking import api
+
+app_name = "me"
+
+urlpatterns = [
+    path("list", api.MyListApi.as_view(), name="list"),
+    path("list/<int:mal_id>", api.MyListEntryApi.as_view(), name="list-entry"),
+]

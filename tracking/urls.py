@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from tracking import views
+
+app_name = "tracking"
+
+urlpatterns = [
+    path("my/list/", views.my_list, name="my-list"),
+    path("my/list/undo/", views.entry_undo, name="entry-undo"),
+    path("my/list/visibility/", views.list_visibility, name="list-visibility"),
+    path("my/list/<int:mal_id>/", views.entry_update, name="entry-update"),
+    path("my/list/<int:mal_id>/status/", views.entry_status, name="entry-status"),
+    path("my/list/<int:mal_id>/remove/", views.entry_remove, name="entry-remove"),
+    path("my/tokens/", views.api_tokens, name="api-tokens"),
+    path("my/tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api-token-revoke"),
+    path("u/<str:username>/", views.public_list, name="public-list"),
+    path("accounts/delete/", views.account_delete, name="account-delete"),
+]

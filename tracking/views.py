@@ -1,0 +1,226 @@
+"""The people side's pages: a person's list, its public copy, and deleting an account.
+
+Every form works without JavaScript: a POST changes one thing through tracking/services.py and redirects
+back (post/redirect/get), with what happened, or what was wrong, as a message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model, logout
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST, require_safe
+
+from snapshots.models import Anime
+from tracking import selectors, services
+from tracking.forms import AccountDeleteForm, ApiTokenForm, ListEntryForm, ListFilterForm, ProfileForm, StatusForm
+from tracking.models import ApiToken, ListStatus, Profile
+
+PAGE_SIZE = 100
+UNDO_KEY = "tracking_undo"
+
+
+@login_required
+@require_safe
+def my_list(request: HttpRequest) -> HttpResponse:
+    filters = ListFilterForm(request.GET)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    status, sort = chosen.get("status") or "", chosen.get("sort") or "updated"
+    entries = selectors.list_entries(user=_me(request), status=status, sort=sort)
+    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    profile = Profile.objects.filter(user=_me(request)).first()
+    return render(
+        request,
+        "tracking/my_list.html",
+        {
+            "page": page,
+            "status": status,
+            "sort": sort,
+            "sorts": filters.fields["sort"].choices,  # type: ignore[attr-defined]
+            "tabs": _tabs(selectors.status_counts(user=_me(request))),
+            "statuses": ListStatus.choices,
+            "scores": range(10, 0, -1),
+            "undo": request.session.get(UNDO_KEY),
+            "list_public": bool(profile and profile.list_public),
+        },
+    )
+
+
+def public_list(request: HttpRequest, username: str) -> HttpResponse:
+    """A person's list for anyone to see, when they made it public (else a 404, as if there were none)."""
+    person = get_object_or_404(get_user_model(), username=username)
+    if person != request.user and not Profile.objects.filter(user=person, list_public=True).exists():
+        return render(request, "404.html", status=404)
+    filters = ListFilterForm(request.GET)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    status, sort = chosen.get("status") or "", chosen.get("sort") or "updated"
+    entries = selectors.list_entries(user=person, status=status, sort=sort)
+    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "tracking/public_list.html",
+        {
+            "person": person,
+            "page": page,
+            "status": status,
+            "sort": sort,
+            "tabs": _tabs(selectors.status_counts(user=person)),
+        },
+    )
+
+
+@login_required
+@require_POST
+def entry_update(request: HttpRequest, mal_id: int) -> HttpResponse:
+    """Save one row of the list: its fields, or one more episode watched ("+1")."""
+    anime = get_object_or_404(Anime, mal_id=mal_id)
+    entry = selectors.statuses_of(user=_me(request), anime_ids=[mal_id]).get(mal_id)
+    if "increment" in request.POST:
+        changes: dict[str, Any] = {"progress": (entry.progress if entry else 0) + 1}
+    else:
+        form = ListEntryForm(request.POST, instance=entry)
+        if not form.is_valid():
+            _say_errors(request, anime, form.errors.get_json_data())
+            return _back(request)
+        # Only what the form sent: a row without JavaScript sends every field, a script only the one changed.
+        changes = {name: form.cleaned_data[name] for name in form.fields if name in request.POST}
+    _save(request, anime, changes)
+    return _back(request)
+
+
+@login_required
+@require_POST
+def entry_status(request: HttpRequest, mal_id: int) -> HttpResponse:
+    """The quick control: add a title to the list, or change its status."""
+    anime = get_object_or_404(Anime, mal_id=mal_id)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        _say_errors(request, anime, form.errors.get_json_data())
+    else:
+        _save(request, anime, {"status": form.cleaned_data["status"]})
+    return _back(request)
+
+
+@login_required
+@require_POST
+def entry_remove(request: HttpRequest, mal_id: int) -> HttpResponse:
+    anime = get_object_or_404(Anime, mal_id=mal_id)
+    removed = services.list_entry_remove(user=_me(request), anime=anime)
+    if removed is not None:
+        request.session[UNDO_KEY] = {"mal_id": anime.mal_id, "title": anime.title, "values": _jsonable(removed.values)}
+        messages.success(request, f"Removed {anime.title} from your list.")
+    return _back(request)
+
+
+@login_required
+@require_POST
+def entry_undo(request: HttpRequest) -> HttpResponse:
+    """Put back the entry removed last, as it was."""
+    undo = request.session.pop(UNDO_KEY, None)
+    if undo:
+        anime = get_object_or_404(Anime, mal_id=undo["mal_id"])
+        values = {
+            name: dt.date.fromisoformat(value) if name.endswith("_on") and value else value
+            for name, value in undo["values"].items()
+        }
+        _save(request, anime, values, said=f"{anime.title} is back on your list.")
+    return _back(request)
+
+
+@login_required
+@require_POST
+def list_visibility(request: HttpRequest) -> HttpResponse:
+    form = ProfileForm(request.POST)
+    form.is_valid()
+    public = bool(form.cleaned_data.get("list_public"))
+    Profile.objects.update_or_create(user=_me(request), defaults={"list_public": public})
+    where = reverse("tracking:public-list", args=[_me(request).get_username()])
+    messages.success(request, f"Your list is public at {where}." if public else "Your list is private.")
+    return redirect("tracking:my-list")
+
+
+@login_required
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The person's API tokens: create one (shown this once), see when each was last used, revoke one."""
+    form = ApiTokenForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            _token, created = services.api_token_create(user=_me(request), name=form.cleaned_data["name"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+    tokens = ApiToken.objects.filter(user=_me(request))
+    return render(request, "tracking/api_tokens.html", {"form": form, "created": created, "tokens": tokens})
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    if services.api_token_revoke(user=_me(request), token_id=token_id):
+        messages.success(request, "The token is revoked: requests with it are refused from now on.")
+    return redirect("tracking:api-tokens")
+
+
+@login_required
+def account_delete(request: HttpRequest) -> HttpResponse:
+    """Delete the account and everything in it, once the person has typed their password again."""
+    form = AccountDeleteForm(request.POST or None, user=_me(request))
+    if request.method == "POST" and form.is_valid():
+        user = _me(request)
+        logout(request)
+        services.account_delete(user=user)
+        messages.success(request, "Your account and everything in it are deleted.")
+        return redirect("analytics:dashboard")
+    return render(request, "tracking/account_delete.html", {"form": form})
+
+
+def _me(request: HttpRequest) -> User:
+    """The signed-in person (these views are behind login_required)."""
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _save(request: HttpRequest, anime: Anime, changes: dict[str, Any], *, said: str = "") -> None:
+    try:
+        entry = services.list_entry_save(user=_me(request), anime=anime, changes=changes)
+    except ValidationError as exc:
+        _say_errors(request, anime, {name: [{"message": m} for m in msgs] for name, msgs in exc.message_dict.items()})
+        return
+    messages.success(request, said or f"{anime.title}: {entry.get_status_display()}, {_progress(entry)}.")
+
+
+def _progress(entry: Any) -> str:
+    return f"{entry.progress}/{entry.anime.episodes or '?'} episodes"
+
+
+def _say_errors(request: HttpRequest, anime: Anime, errors: dict[str, list[dict[str, str]]]) -> None:
+    for name, problems in errors.items():
+        for problem in problems:
+            label = "" if name == "__all__" else f"{name.replace('_', ' ')}: "
+            messages.error(request, f"{anime.title}: {label}{problem['message']}")
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    """Back where the form was, when that is on this site; else to the list."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+        return HttpResponseRedirect(target)
+    return redirect("tracking:my-list")
+
+
+def _tabs(counts: dict[str, int]) -> list[tuple[str, str, int]]:
+    return [("", "All", counts["all"]), *[(value, label, counts[value]) for value, label in ListStatus.choices]]
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: value.isoformat() if isinstance(value, dt.date) else value for name, value in values.items()}
