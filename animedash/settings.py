@@ -299,6 +299,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two enums named after their field "status": the ETL run's and a list entry's.
+    "ENUM_NAME_OVERRIDES": {"ListStatusEnum": "tracking.models.ListStatus"},
 }
 
 # Metrics
