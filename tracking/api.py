@@ -5,27 +5,34 @@ starts from _me(request)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from snapshots.models import Anime
-from tracking import selectors, services
-from tracking.models import ApiToken, ListEntry, ListStatus
+from tracking import exports, mal_xml, selectors, services
+from tracking.models import ApiToken, ImportJob, ListEntry, ListStatus
 
 # A token's last use is written at most this often: reads need not write on every request.
 LAST_USED_PRECISION = dt.timedelta(minutes=5)
@@ -95,6 +102,13 @@ class EntrySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+class EntryPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = EntrySerializer(many=True)
+
+
 class ChangesSerializer(serializers.Serializer):
     """What a person may set on an entry; the rules between fields are the service's."""
 
@@ -121,7 +135,16 @@ class ListFilterSerializer(serializers.Serializer):
 class MyListApi(PersonalApi):
     """The person's list: filter by status or words of the title, sort, page with limit/offset; add a title."""
 
-    @extend_schema(parameters=[ListFilterSerializer], responses=EntrySerializer(many=True))
+    @extend_schema(
+        parameters=[
+            ListFilterSerializer,
+            OpenApiParameter(
+                "limit", int, description=f"Entries per page (default 100, at most {ListPagination.max_limit})."
+            ),
+            OpenApiParameter("offset", int, description="Entries to skip."),
+        ],
+        responses=EntryPageSerializer,
+    )
     def get(self, request: Request) -> Response:
         filters = ListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -172,6 +195,107 @@ class MyListEntryApi(PersonalApi):
 
     def _entry(self, request: Request, mal_id: int) -> ListEntry:
         return get_object_or_404(ListEntry.objects.select_related("anime"), user=_me(request), anime_id=mal_id)
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A MyAnimeList export, .xml or .xml.gz, up to 5 MB.")
+    overwrite = serializers.BooleanField(default=False, help_text="Let the file change completed or dropped titles.")
+    apply = serializers.BooleanField(default=False, help_text="Apply at once (a job); otherwise a dry run.")
+
+
+class ImportPlanSerializer(serializers.Serializer):
+    job = serializers.IntegerField(help_text="POST apply=true with the same file, or open the job to apply it.")
+    added = serializers.ListField(child=serializers.DictField())
+    changed = serializers.ListField(child=serializers.DictField())
+    unchanged = serializers.ListField(child=serializers.DictField())
+    not_found = serializers.ListField(child=serializers.DictField())
+    rejected = serializers.ListField(child=serializers.DictField(), help_text="Entries the file could not give.")
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    total = serializers.IntegerField()
+
+    class Meta:
+        model = ImportJob
+        fields = ("id", "file_name", "overwrite", "state", "total", "processed", "added", "changed", "unchanged",
+                  "unresolved", "error", "created_at", "finished_at")  # fmt: skip
+
+
+class MyImportApi(PersonalApi):
+    """Import a MyAnimeList export: a dry run (what it would add, change, leave alone, not find), or with
+    `apply` a job that a worker runs (poll it at /api/v1/me/import/<id>)."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ImportUploadSerializer},
+        responses={200: ImportPlanSerializer, 202: ImportJobSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        upload = ImportUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        file = upload.validated_data["file"]
+        if file.size > mal_xml.MAX_UPLOAD_BYTES:
+            raise ValidationError({"file": [f"The file is larger than {mal_xml.MAX_UPLOAD_BYTES // 2**20} MB."]})
+        try:
+            export = mal_xml.parse_export(file.read())
+        except mal_xml.MalFileError as exc:
+            raise ValidationError({"file": [str(exc)]}) from exc
+        if not export.entries:
+            raise ValidationError({"file": ["The file holds no anime entries that could be read."]})
+        overwrite = upload.validated_data["overwrite"]
+        job = services.import_job_create(
+            user=_me(request), file_name=file.name or "animelist.xml", items=export.entries, overwrite=overwrite
+        )
+        if upload.validated_data["apply"]:
+            services.import_job_queue(job=job)
+            job.refresh_from_db()
+            return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        plan = services.import_plan(user=_me(request), items=export.entries, overwrite=overwrite)
+        rejected = [asdict(row) for row in export.rejected]
+        return Response({"job": job.pk, **asdict(plan), "rejected": rejected})
+
+
+@extend_schema(parameters=[OpenApiParameter("job_id", int, OpenApiParameter.PATH, description="The import's id.")])
+class MyImportJobApi(PersonalApi):
+    """One of the person's imports: its state, progress, counts and the entries it could not apply."""
+
+    @extend_schema(responses=ImportJobSerializer)
+    def get(self, request: Request, job_id: int) -> Response:
+        return Response(ImportJobSerializer(get_object_or_404(ImportJob, pk=job_id, user=_me(request))).data)
+
+
+class AnyFormat(BaseContentNegotiation):
+    """The export answers its own ?format= (xml, csv, json): DRF must not read it as a renderer's."""
+
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
+
+
+class MyExportApi(PersonalApi):
+    """The person's whole list as a file: MyAnimeList XML (MAL and other trackers import it), CSV or JSON."""
+
+    content_negotiation_class = AnyFormat
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=list(exports.FORMATS), default="xml")],
+        responses={(200, "application/xml"): OpenApiTypes.BINARY, (200, "text/csv"): OpenApiTypes.BINARY,
+                   (200, "application/json"): OpenApiTypes.OBJECT},
+    )  # fmt: skip
+    def get(self, request: Request) -> HttpResponse:
+        fmt = request.query_params.get("format", "xml")
+        if fmt not in exports.FORMATS:
+            raise ValidationError({"format": [f"Choose one of: {', '.join(exports.FORMATS)}."]})
+        file = exports.list_export(user=_me(request), fmt=fmt)
+        response = HttpResponse(file.body, content_type=file.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{file.filename}"'
+        return response
 
 
 def _me(request: Request) -> User:

@@ -11,4 +11,7 @@ app_name = "me"
 urlpatterns = [
     path("list", api.MyListApi.as_view(), name="list"),
     path("list/<int:mal_id>", api.MyListEntryApi.as_view(), name="list-entry"),
+    path("import", api.MyImportApi.as_view(), name="import"),
+    path("import/<int:job_id>", api.MyImportJobApi.as_view(), name="import-job"),
+    path("export", api.MyExportApi.as_view(), name="export"),
 ]

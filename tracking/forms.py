@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
+from tracking.mal_xml import MAX_UPLOAD_BYTES
 from tracking.models import ListEntry, ListStatus
 from tracking.selectors import SORTS
 
@@ -61,3 +64,19 @@ class ProfileForm(forms.Form):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What uses it, e.g. “my laptop's sync script”.")
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label="MyAnimeList export (.xml or .xml.gz)",
+        help_text="On MyAnimeList: your profile, then 'Export My List', then 'Export'. Up to 5 MB.",
+    )
+    overwrite = forms.BooleanField(
+        required=False, label="Let the file change titles I completed or dropped (otherwise they stay as they are)"
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MB.")
+        return upload

@@ -83,9 +83,11 @@ class ListEvent(models.Model):
 
 
 class ImportJob(models.Model):
-    """One MyAnimeList list import: what the file held, and what applying it did."""
+    """One MyAnimeList list import: what the file held, and what applying it did. It starts as a dry run
+    the person looks at; applying it queues it for a worker."""
 
     class State(models.TextChoices):
+        PREVIEW = "preview", "Dry run"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
@@ -96,7 +98,7 @@ class ImportJob(models.Model):
     overwrite = models.BooleanField(default=False, help_text="Let the file downgrade completed or dropped titles.")
     # The file's entries as parsed (tracking/mal_xml.py), so the worker never reads the upload again.
     entries = models.JSONField(default=list)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PREVIEW)
     processed = models.PositiveIntegerField(default=0)
     added = models.PositiveIntegerField(default=0)
     changed = models.PositiveIntegerField(default=0)

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -19,7 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from snapshots.models import Anime
-from tracking.models import ApiToken, ListEntry, ListEvent, ListStatus
+from tracking.mal_xml import MalEntry
+from tracking.models import ApiToken, ImportJob, ListEntry, ListEvent, ListStatus
 
 EDITABLE = ("status", "score", "progress", "rewatching", "times_rewatched", "started_on", "finished_on", "notes")
 LOGGED = {"status": ListEvent.Kind.STATUS, "score": ListEvent.Kind.SCORE, "progress": ListEvent.Kind.PROGRESS}
@@ -163,3 +164,196 @@ def _log(entry: ListEntry, before: Mapping[str, Any], *, created: bool) -> None:
                 )
             )
     ListEvent.objects.bulk_create(events if created else events[1:])
+
+
+# Imports ------------------------------------------------------------------------------------------------
+
+IMPORT_BATCH = 500
+# Statuses an import leaves alone unless the person chose "overwrite": a finished story stays finished.
+FINAL = (ListStatus.COMPLETED, ListStatus.DROPPED)
+
+
+@dataclass
+class ImportPlan:
+    """What applying an import would do (a dry run), or did: each title once, with its name."""
+
+    added: list[dict[str, Any]]
+    changed: list[dict[str, Any]]
+    unchanged: list[dict[str, Any]]
+    not_found: list[dict[str, Any]]
+
+
+def import_plan(*, user: User, items: list[MalEntry], overwrite: bool) -> ImportPlan:
+    """The dry run: what importing `items` would add, change, leave alone and not find. Writes nothing."""
+    plan = ImportPlan([], [], [], [])
+    for batch in _batches(items):
+        for item, outcome, _entry, changed in _merge_batch(user=user, items=batch, overwrite=overwrite):
+            row = {"mal_id": item.mal_id, "title": item.title}
+            if outcome == "added":
+                plan.added.append(row | {"status": item.status})
+            elif outcome == "changed":
+                plan.changed.append(row | {"fields": list(changed)})
+            elif outcome == "unchanged":
+                plan.unchanged.append(row)
+            else:
+                plan.not_found.append(row | {"reason": outcome})
+    return plan
+
+
+def import_job_create(*, user: User, file_name: str, items: list[MalEntry], overwrite: bool) -> ImportJob:
+    """Keep a parsed file as a dry run the person can look at, then apply (import_job_queue)."""
+    return ImportJob.objects.create(
+        user=user, file_name=file_name[:255], overwrite=overwrite, entries=[_jsonable_item(item) for item in items]
+    )
+
+
+def import_job_queue(*, job: ImportJob) -> bool:
+    """Queue a dry run for a worker to apply (after this transaction commits); False if it was queued already."""
+    from tracking.tasks import import_apply as import_apply_task
+
+    queued = ImportJob.objects.filter(pk=job.pk, state=ImportJob.State.PREVIEW).update(state=ImportJob.State.QUEUED)
+    if queued:
+        transaction.on_commit(lambda: import_apply_task.delay(job.pk))
+    return bool(queued)
+
+
+def import_items(job: ImportJob) -> list[MalEntry]:
+    return [_item(row) for row in job.entries]
+
+
+def import_apply(*, job_id: int) -> ImportJob:
+    """Apply a queued import in batches, counting as it goes. Titles AnimeDash does not know are reported
+    with why, and a later import tries them again. Safe to rerun: a rerun changes nothing more."""
+    job = ImportJob.objects.select_related("user").get(pk=job_id)
+    ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.RUNNING, processed=0, unresolved=[])
+    counts = {"added": 0, "changed": 0, "unchanged": 0}
+    unresolved: list[dict[str, Any]] = []
+    items = import_items(job)
+    for number, batch in enumerate(_batches(items), start=1):
+        with transaction.atomic():
+            created, updated, events = [], [], []
+            now = timezone.now()
+            for item, outcome, entry, changed in _merge_batch(user=job.user, items=batch, overwrite=job.overwrite):
+                if entry is None:
+                    unresolved.append({"mal_id": item.mal_id, "title": item.title, "reason": outcome})
+                    continue
+                if outcome == "added":
+                    created.append(entry)
+                    events.append(
+                        ListEvent(user=job.user, anime_id=item.mal_id, kind="added", to_value=entry.status, at=now)
+                    )
+                elif outcome == "changed":
+                    updated.append(entry)
+                    events += _change_events(entry, changed, now)
+                counts[outcome] += 1
+            ListEntry.objects.bulk_create(created)
+            ListEntry.objects.bulk_update(updated, [*EDITABLE, "updated_at"])
+            ListEvent.objects.bulk_create(events)
+            ImportJob.objects.filter(pk=job.pk).update(processed=min(number * IMPORT_BATCH, len(items)), **counts)
+    ImportJob.objects.filter(pk=job.pk).update(
+        state=ImportJob.State.DONE, unresolved=unresolved, finished_at=timezone.now(), **counts
+    )
+    job.refresh_from_db()
+    return job
+
+
+def import_fail(*, job_id: int, error: str) -> None:
+    ImportJob.objects.filter(pk=job_id).update(state=ImportJob.State.FAILED, error=error, finished_at=timezone.now())
+
+
+Changes = dict[str, tuple[Any, Any]]  # field -> (before, after)
+
+
+def _merge_batch(
+    *, user: User, items: list[MalEntry], overwrite: bool
+) -> list[tuple[MalEntry, str, ListEntry | None, Changes]]:
+    """Each item's outcome ("added", "changed", "unchanged" or why it cannot be applied), the entry as it
+    would be after the import, and the fields that change. Two queries per batch."""
+    ids = [item.mal_id for item in items]
+    titles = Anime.objects.in_bulk(ids)
+    current = {entry.anime_id: entry for entry in ListEntry.objects.filter(user=user, anime_id__in=ids)}
+    results: list[tuple[MalEntry, str, ListEntry | None, Changes]] = []
+    for item in items:
+        anime = titles.get(item.mal_id)
+        if anime is None:
+            results.append((item, "Not known to AnimeDash yet: the next import tries it again.", None, {}))
+            continue
+        entry = current.get(item.mal_id)
+        values = _merged(entry, item, overwrite=overwrite)
+        if entry is None:
+            entry = ListEntry(user=user, anime=anime, **values)
+            changed = {name: (None, value) for name, value in values.items()}
+        else:
+            changed = {name: (getattr(entry, name), new) for name, new in values.items() if getattr(entry, name) != new}
+            entry.anime = anime
+            for name, (_before, after) in changed.items():
+                setattr(entry, name, after)
+            entry.updated_at = timezone.now()
+        try:
+            list_entry_check(entry=entry)
+        except ValidationError as exc:
+            reason = "; ".join(f"{name}: {' '.join(problems)}" for name, problems in exc.message_dict.items())
+            results.append((item, reason, None, {}))
+            continue
+        outcome = "added" if item.mal_id not in current else "changed" if changed else "unchanged"
+        results.append((item, outcome, entry, changed))
+    return results
+
+
+def _merged(entry: ListEntry | None, item: MalEntry, *, overwrite: bool) -> dict[str, Any]:
+    """The merge rules: a final status stays unless overwriting; the larger progress; the earlier start and
+    the later finish; a date the file does not know stays as it was (an import never invents one)."""
+    from_file = {
+        "status": item.status,
+        "score": item.score,
+        "progress": item.watched_episodes,
+        "rewatching": item.rewatching,
+        "times_rewatched": item.times_watched,
+        "started_on": item.started_on,
+        "finished_on": item.finished_on,
+        "notes": item.notes,
+    }
+    if entry is None:
+        return from_file
+    keep_status = entry.status in FINAL and item.status != entry.status and not overwrite
+    return {
+        "status": entry.status if keep_status else item.status,
+        "score": item.score if item.score is not None else entry.score,
+        "progress": max(entry.progress, item.watched_episodes),
+        "rewatching": item.rewatching,
+        "times_rewatched": max(entry.times_rewatched, item.times_watched),
+        "started_on": min(filter(None, (entry.started_on, item.started_on)), default=None),
+        "finished_on": max(filter(None, (entry.finished_on, item.finished_on)), default=None),
+        "notes": item.notes or entry.notes,
+    }
+
+
+def _change_events(entry: ListEntry, changed: Changes, at: dt.datetime) -> list[ListEvent]:
+    return [
+        ListEvent(
+            user=entry.user,
+            anime=entry.anime,
+            kind=LOGGED[name],
+            from_value="" if before is None else str(before),
+            to_value="" if after is None else str(after),
+            at=at,
+        )
+        for name, (before, after) in changed.items()
+        if name in LOGGED
+    ]
+
+
+def _batches(items: list[MalEntry]) -> list[list[MalEntry]]:
+    return [items[start : start + IMPORT_BATCH] for start in range(0, len(items), IMPORT_BATCH)]
+
+
+def _jsonable_item(item: MalEntry) -> dict[str, Any]:
+    row = asdict(item)
+    for name in ("started_on", "finished_on"):
+        row[name] = row[name] and row[name].isoformat()
+    return row
+
+
+def _item(row: dict[str, Any]) -> MalEntry:
+    dates = {name: row[name] and dt.date.fromisoformat(row[name]) for name in ("started_on", "finished_on")}
+    return MalEntry(**(row | dates))

@@ -7,6 +7,7 @@ back (post/redirect/get), with what happened, or what was wrong, as a message.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Any
 
 from django.contrib import messages
@@ -22,9 +23,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from snapshots.models import Anime
-from tracking import selectors, services
-from tracking.forms import AccountDeleteForm, ApiTokenForm, ListEntryForm, ListFilterForm, ProfileForm, StatusForm
-from tracking.models import ApiToken, ListStatus, Profile
+from tracking import exports, mal_xml, selectors, services
+from tracking.forms import (
+    AccountDeleteForm,
+    ApiTokenForm,
+    ImportForm,
+    ListEntryForm,
+    ListFilterForm,
+    ProfileForm,
+    StatusForm,
+)
+from tracking.models import ApiToken, ImportJob, ListStatus, Profile
 
 PAGE_SIZE = 100
 UNDO_KEY = "tracking_undo"
@@ -147,6 +156,60 @@ def list_visibility(request: HttpRequest) -> HttpResponse:
     where = reverse("tracking:public-list", args=[_me(request).get_username()])
     messages.success(request, f"Your list is public at {where}." if public else "Your list is private.")
     return redirect("tracking:my-list")
+
+
+@login_required
+def list_import(request: HttpRequest) -> HttpResponse:
+    """Upload a MyAnimeList export: a bad file is refused with why; a good one becomes a dry run to look at."""
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            export = mal_xml.parse_export(upload.read(mal_xml.MAX_UPLOAD_BYTES + 1))
+        except mal_xml.MalFileError as exc:
+            form.add_error("file", str(exc))
+        else:
+            if not export.entries:
+                form.add_error("file", "The file holds no anime entries that could be read.")
+            else:
+                job = services.import_job_create(
+                    user=_me(request),
+                    file_name=upload.name or "animelist.xml",
+                    items=export.entries,
+                    overwrite=form.cleaned_data["overwrite"],
+                )
+                request.session[f"import_rejected_{job.pk}"] = [asdict(r) for r in export.rejected]
+                return redirect("tracking:import-job", job_id=job.pk)
+    jobs = ImportJob.objects.filter(user=_me(request)).defer("entries")[:10]
+    return render(request, "tracking/import.html", {"form": form, "jobs": jobs})
+
+
+@login_required
+def import_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    """A dry run (what applying would do, with the button to apply it) or an applied import's progress."""
+    job = get_object_or_404(ImportJob, pk=job_id, user=_me(request))
+    if request.method == "POST":
+        if services.import_job_queue(job=job):
+            messages.success(request, f"Importing {job.file_name}.")
+        return redirect("tracking:import-job", job_id=job.pk)
+    plan = None
+    if job.state == ImportJob.State.PREVIEW:
+        plan = services.import_plan(user=_me(request), items=services.import_items(job), overwrite=job.overwrite)
+    rejected = request.session.get(f"import_rejected_{job.pk}", [])
+    return render(request, "tracking/import_job.html", {"job": job, "plan": plan, "rejected": rejected})
+
+
+@login_required
+@require_safe
+def list_export(request: HttpRequest) -> HttpResponse:
+    fmt = request.GET.get("format", "xml")
+    if fmt not in exports.FORMATS:
+        messages.error(request, f"Export as one of: {', '.join(exports.FORMATS)}.")
+        return redirect("tracking:my-list")
+    file = exports.list_export(user=_me(request), fmt=fmt)
+    response = HttpResponse(file.body, content_type=file.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{file.filename}"'
+    return response
 
 
 @login_required

@@ -565,12 +565,19 @@ def test_a_score_is_a_number_in_every_answer_and_times_are_utc_iso(client, histo
     assert {url for url, _, _ in scores} >= {reverse("api:anime-search"), reverse("api:top-rated")}
 
 
-def test_the_schema_marks_public_endpoints_public_and_starting_a_run_staff_only(client):
+def test_the_schema_marks_public_endpoints_public_a_persons_own_signed_in_and_starting_a_run_staff_only(client):
     schema = client.get(reverse("api-schema"), {"format": "json"}).json()
     operations = {(method, path): op for path, ops in schema["paths"].items() for method, op in ops.items()}
     assert operations[("post", "/api/v1/etl/runs")]["security"] == [{"cookieAuth": []}]
     assert "cookieAuth" in schema["components"]["securitySchemes"]
-    public = {key: op.get("security") for key, op in operations.items() if key != ("post", "/api/v1/etl/runs")}
+    personal = {key: op["security"] for key, op in operations.items() if key[1].startswith("/api/v1/me/")}
+    assert personal
+    assert all(security == [{"tokenAuth": []}, {"cookieAuth": []}] for security in personal.values())
+    public = {
+        key: op.get("security")
+        for key, op in operations.items()
+        if key != ("post", "/api/v1/etl/runs") and key not in personal
+    }
     assert ("get", "/api/v1/etl/runs") in public
     assert set(map(str, public.values())) == {"[]"}
     score = schema["components"]["schemas"]["AnimeRow"]["properties"]["score"]

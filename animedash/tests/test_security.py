@@ -133,7 +133,12 @@ def test_admin_login_locks_out_after_five_failures_even_with_the_right_password(
 # Every (API URL, method) that changes something, and who may call it. A new one must be added here.
 # Staff only: starting an ETL run. Each person's own list (tracking/tests/test_api.py tests who reaches whose).
 STAFF_WRITES = {("/api/v1/etl/runs", "POST")}
-PERSONAL_WRITES = {("/api/v1/me/list", "POST"), ("/api/v1/me/list/1", "PATCH"), ("/api/v1/me/list/1", "DELETE")}
+PERSONAL_WRITES = {
+    ("/api/v1/me/list", "POST"),
+    ("/api/v1/me/list/1", "PATCH"),
+    ("/api/v1/me/list/1", "DELETE"),
+    ("/api/v1/me/import", "POST"),
+}
 UNSAFE_METHODS = ("post", "put", "patch", "delete")
 
 

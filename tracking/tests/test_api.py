@@ -3,9 +3,12 @@ of who reaches what: anonymous, the owner, another person, staff."""
 
 from __future__ import annotations
 
+import gzip
 import json
+from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
@@ -179,3 +182,45 @@ def test_nobody_but_the_owner_reads_or_changes_an_entry(owner, entry, django_use
     mine = ListEntry.objects.get(user=owner)
     assert (mine.status, mine.score) == ("watching", 9)
     assert "Fullmetal" not in response.content.decode() or (method == "post" and who != "anonymous")
+
+
+SAMPLE = (Path(__file__).parent / "data" / "animelist.xml").read_bytes()
+
+
+def test_import_over_the_api_dry_run_then_apply(owner, django_capture_on_commit_callbacks):
+    for mal_id in (1, 32281, 37999, 5114, 20):
+        AnimeFactory(mal_id=mal_id, episodes=None)
+    client = _as(owner)
+    dry = client.post(reverse("me:import"), {"file": SimpleUploadedFile("animelist.xml", SAMPLE)})
+    assert dry.status_code == 200
+    body = dry.json()
+    assert (len(body["added"]), len(body["not_found"]), len(body["rejected"])) == (5, 1, 1)
+    assert not ListEntry.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        applied = client.post(reverse("me:import"), {"file": SimpleUploadedFile("a.xml", SAMPLE), "apply": "true"})
+    assert applied.status_code == 202
+    job = client.get(reverse("me:import-job", args=[applied.json()["id"]])).json()
+    assert (job["state"], job["added"], job["total"]) == ("done", 5, 6)
+    assert ListEntry.objects.filter(user=owner).count() == 5
+    other = _as(UserFactory(username="other"))
+    assert other.get(reverse("me:import-job", args=[applied.json()["id"]])).status_code == 404
+
+
+@pytest.mark.parametrize("data", [b"not xml at all", b"", gzip.compress(SAMPLE)[:100]])
+def test_a_bad_file_over_the_api_is_a_400_naming_the_file(owner, data):
+    response = _as(owner).post(reverse("me:import"), {"file": SimpleUploadedFile("x.xml", data)})
+    assert response.status_code == 400
+    assert "file" in response.json()
+
+
+def test_export_over_the_api_in_each_format(owner, entry):
+    client = _token_client(owner)
+    xml = client.get(reverse("me:export"), {"format": "xml"})
+    assert xml["Content-Type"] == "application/xml"
+    assert b"<series_animedb_id>5114</series_animedb_id>" in xml.content
+    assert client.get(reverse("me:export"), {"format": "csv"})["Content-Type"].startswith("text/csv")
+    assert client.get(reverse("me:export"), {"format": "json"}).json()["entries"][0]["mal_id"] == 5114
+    bad = client.get(reverse("me:export"), {"format": "pdf"})
+    assert bad.status_code == 400
+    assert "format" in bad.json()
+    assert Client().get(reverse("me:export")).status_code in (401, 403)
