@@ -34,7 +34,9 @@ class ListEntryForm(forms.ModelForm):
 class StatusForm(forms.Form):
     """The quick control: add a title or change its status."""
 
-    status = forms.ChoiceField(choices=ListStatus.choices)
+    status = forms.ChoiceField(
+        choices=ListStatus.choices, error_messages={"required": "Choose a status to add the title to your list."}
+    )
 
 
 class ListFilterForm(forms.Form):

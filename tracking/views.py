@@ -16,7 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -110,13 +110,23 @@ def entry_update(request: HttpRequest, mal_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def entry_status(request: HttpRequest, mal_id: int) -> HttpResponse:
-    """The quick control: add a title to the list, or change its status."""
+    """The quick control: add a title to the list, or change its status. Its script asks for JSON and
+    changes the control in place; without the script the page reloads with a message."""
     anime = get_object_or_404(Anime, mal_id=mal_id)
     form = StatusForm(request.POST)
+    wants_json = "application/json" in request.headers.get("Accept", "")
     if not form.is_valid():
+        if wants_json:
+            return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
         _say_errors(request, anime, form.errors.get_json_data())
-    else:
-        _save(request, anime, {"status": form.cleaned_data["status"]})
+        return _back(request)
+    if wants_json:
+        try:
+            entry = services.list_entry_save(user=_me(request), anime=anime, changes=form.cleaned_data)
+        except ValidationError as exc:
+            return JsonResponse({"errors": exc.message_dict}, status=400)
+        return JsonResponse({"status": entry.status, "said": f"{entry.get_status_display()}: saved."})
+    _save(request, anime, {"status": form.cleaned_data["status"]})
     return _back(request)
 
 

@@ -21,8 +21,8 @@ TREND_TABLES: dict[str, dict[str, Any]] = {
 RANK_LABELS = {"rank": "MAL rank", "popularity": "popularity", "position": "position"}
 
 
-@register.inclusion_tag("analytics/_trend_table.html")
-def trend_table(kind: str, envelope: dict[str, Any], caption: str = "") -> dict[str, Any]:
+@register.inclusion_tag("analytics/_trend_table.html", takes_context=True)
+def trend_table(context: template.Context, kind: str, envelope: dict[str, Any], caption: str = "") -> dict[str, Any]:
     """One trend list as a table, or its empty state.
 
     The first column is the feed rank; beside any feed rank but MAL's own, MAL's rank gets a column too.
@@ -41,6 +41,9 @@ def trend_table(kind: str, envelope: dict[str, Any], caption: str = "") -> dict[
         "caption": caption or spec["label"],
         "empty": empty_message(envelope, spec["label"]),
         "no_data": no_data(envelope),
+        # Each row's quick control needs to know who is looking (tracking_tags.track_control).
+        "request": context.get("request"),
+        "csrf_token": context.get("csrf_token"),
     }
 
 
