@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from tracking.models import ListEntry, ListStatus
@@ -34,6 +35,8 @@ def track_control(context: template.Context, mal_id: int, title: str) -> dict[st
 def _statuses(request: HttpRequest) -> dict[int, tuple[str, int]]:
     """The person's (status, progress) by title: one query for the whole page, however many rows it has."""
     if not hasattr(request, "_track_statuses"):
-        rows = ListEntry.objects.filter(user=request.user).values_list("anime_id", "status", "progress")
+        person = request.user
+        assert isinstance(person, User)  # track_control asks only for a signed-in person
+        rows = ListEntry.objects.filter(user=person).values_list("anime_id", "status", "progress")
         request._track_statuses = {anime_id: (status, progress) for anime_id, status, progress in rows}  # type: ignore[attr-defined]
     return request._track_statuses  # type: ignore[attr-defined]
