@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.core.management import CommandError
+from django.test import override_settings
 from psycopg import sql
 from rest_framework.renderers import JSONRenderer
 
@@ -48,6 +49,12 @@ def bench_database(name: str) -> Iterator[str]:
     finally:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         admin.close()
+
+
+def unhashed_static() -> override_settings:
+    """Static files by their plain names, so a benchmark renders pages without a collectstatic manifest."""
+    static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    return override_settings(STORAGES={**settings.STORAGES, "staticfiles": static})
 
 
 def child_env(database_url: str, **extra: str) -> dict[str, str]:

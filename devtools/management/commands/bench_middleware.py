@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test import Client, override_settings
 
+from devtools.benchdb import unhashed_static
 from snapshots.models import Anime
 
 DEFAULT_URLS = ("/api/v1/overview", "/")
@@ -55,16 +56,13 @@ class Command(BaseCommand):
         try:
             # The throttle still runs (its Redis round trip is part of the cost) at a rate the bench never reaches.
             rates = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "100000000/min"}}
-            # Static files unhashed, so the pages render without a collectstatic manifest.
-            storages = {
-                **settings.STORAGES,
-                "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-            }
-            with override_settings(
-                ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"],
-                SECURE_SSL_REDIRECT=False,
-                REST_FRAMEWORK=rates,
-                STORAGES=storages,
+            with (
+                unhashed_static(),
+                override_settings(
+                    ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"],
+                    SECURE_SSL_REDIRECT=False,
+                    REST_FRAMEWORK=rates,
+                ),
             ):
                 result = {path: self._url(path, requests, session.session_key) for path in url or DEFAULT_URLS}
         finally:
