@@ -40,6 +40,7 @@ from analytics.wire import cacheable
 from snapshots.feeds import DEFAULT_FEED, FEEDS
 from snapshots.models import Anime
 from snapshots.selectors import feed_statuses, next_scheduled_runs, recent_rejections, recent_runs
+from snapshots.services import AnimeNotOnMal, AnimeUnavailable, anime_fetch
 from snapshots.validation import FIRST_YEAR, LAST_YEAR
 
 SEARCH_LIMIT = 50
@@ -201,6 +202,18 @@ def _trending_tables(params: dict[str, Any]) -> dict[str, Any]:
 
 @page
 def anime_detail(request: HttpRequest, mal_id: int) -> HttpResponse:
+    # A signed-in person may open any MyAnimeList title: one not seen in a snapshot yet is fetched now.
+    # Visitors are not let do that, so a crawler cannot spend the ETL's share of Jikan's rate limit.
+    if request.user.is_authenticated and not Anime.objects.filter(mal_id=mal_id).exists():
+        try:
+            anime_fetch(mal_id=mal_id)
+        except AnimeNotOnMal:
+            return render(request, "404.html", {"reason": f"MyAnimeList has no title {mal_id}."}, status=404)
+        except AnimeUnavailable:
+            reason = "AnimeDash does not know this title yet, and MyAnimeList cannot be reached right now."
+            unavailable = render(request, "404.html", {"reason": reason}, status=503)
+            unavailable["Retry-After"] = "60"
+            return unavailable
     # An unknown id raises Http404 while computing, so nothing is cached for it.
     return cached_page(
         request, "anime-html", {"mal_id": mal_id}, "analytics/anime_detail.html", lambda: _anime_context(mal_id)

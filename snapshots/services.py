@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -20,7 +21,7 @@ from animedash.logging import log_context
 from snapshots import jikan, metrics
 from snapshots.feeds import MAX_PAGES, Feed, get_feed
 from snapshots.locks import feed_lock
-from snapshots.models import DataEdit, EtlRun, RawPage, Rejection, Snapshot, SnapshotDay
+from snapshots.models import Anime, DataEdit, EtlRun, RawPage, Rejection, Snapshot, SnapshotDay
 from snapshots.signals import snapshot_committed
 from snapshots.staging import Staging, rows_insert
 from snapshots.validation import SEASONS, AnimeRecord, ItemRejection, item_validate
@@ -469,6 +470,59 @@ def anime_upsert(*, records: list[AnimeRecord], seen_on: date) -> None:
             staging.add(record)
         with transaction.atomic():
             staging.titles_merge(seen_on=seen_on)
+
+
+class AnimeNotOnMal(Exception):
+    """MyAnimeList has no title with this id."""
+
+
+class AnimeUnavailable(Exception):
+    """The title could not be fetched now (Jikan unreachable, or its answer unusable); later may work."""
+
+
+# Jikan's 404 for an id is remembered this long, so asking again does not cost another request.
+MISSING_TTL = 24 * 3600
+
+
+def anime_fetch(*, mal_id: int) -> Anime:
+    """The title with this MyAnimeList id: from the database, or else fetched from Jikan (GET /anime/{id},
+    through the client's limiter, retries and breaker), validated and stored as the ETL stores a title."""
+    anime = Anime.objects.filter(mal_id=mal_id).first()
+    if anime is not None:
+        return anime
+    missing = f"anime-missing:{mal_id}"
+    if _cache_get(missing):
+        raise AnimeNotOnMal(f"No title {mal_id} on MyAnimeList.")
+    try:
+        # Reference: Jikan v4 OpenAPI, GET /anime/{id} (getAnimeById)
+        body = jikan.get_client().get_json(f"/anime/{mal_id}")
+    except jikan.JikanClientError as exc:
+        if exc.status == 404:
+            _cache_set(missing, MISSING_TTL)
+            raise AnimeNotOnMal(f"No title {mal_id} on MyAnimeList.") from exc
+        raise AnimeUnavailable(f"MyAnimeList (through Jikan) refused the request: {exc}") from exc
+    except jikan.JikanError as exc:
+        raise AnimeUnavailable(f"MyAnimeList (through Jikan) cannot be reached right now: {exc}") from exc
+    record = item_validate(body.get("data"))
+    if isinstance(record, ItemRejection) or record.mal_id != mal_id:
+        reason = record.reason if isinstance(record, ItemRejection) else "another title came back"
+        raise AnimeUnavailable(f"Jikan's answer for title {mal_id} could not be used: {reason}")
+    anime_upsert(records=[record], seen_on=timezone.localdate())
+    return Anime.objects.get(mal_id=mal_id)
+
+
+def _cache_get(key: str) -> Any:
+    try:
+        return cache.get(key)
+    except Exception:  # the cache backend's errors vary; without it, Jikan is asked again
+        return None
+
+
+def _cache_set(key: str, timeout: int) -> None:
+    try:
+        cache.set(key, True, timeout=timeout)
+    except Exception:
+        logger.warning("could not remember a missing title in the cache", exc_info=True)
 
 
 def data_edit_create(*, what: str) -> DataEdit:

@@ -20,7 +20,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
-from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.exceptions import APIException, AuthenticationFailed, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
@@ -31,11 +31,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from snapshots.models import Anime
+from snapshots.services import AnimeNotOnMal, AnimeUnavailable, anime_fetch
 from tracking import exports, mal_xml, selectors, services
 from tracking.models import ApiToken, ImportJob, ListEntry, ListStatus
 
 # A token's last use is written at most this often: reads need not write on every request.
 LAST_USED_PRECISION = dt.timedelta(minutes=5)
+
+
+class TitleUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "MyAnimeList cannot be reached right now to fetch this title; try again shortly."
+    default_code = "title_unavailable"
 
 
 class TokenAuthentication(BaseAuthentication):
@@ -163,9 +170,12 @@ class MyListApi(PersonalApi):
         data = NewEntrySerializer(data=request.data)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
-        anime = Anime.objects.filter(mal_id=changes.pop("mal_id")).first()
-        if anime is None:
-            raise ValidationError({"mal_id": ["No title with this MyAnimeList id is known to AnimeDash."]})
+        try:
+            anime = anime_fetch(mal_id=changes.pop("mal_id"))
+        except AnimeNotOnMal as exc:
+            raise ValidationError({"mal_id": ["No such title on MyAnimeList."]}) from exc
+        except AnimeUnavailable as exc:
+            raise TitleUnavailable(str(exc)) from exc
         if ListEntry.objects.filter(user=_me(request), anime=anime).exists():
             raise ValidationError({"mal_id": ["This title is on your list already: PATCH its entry instead."]})
         entry = _save(request, anime, changes)

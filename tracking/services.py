@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from snapshots.models import Anime
+from snapshots.services import AnimeNotOnMal, AnimeUnavailable, anime_fetch
 from tracking.mal_xml import MalEntry
 from tracking.models import ApiToken, ImportJob, ListEntry, ListEvent, ListStatus
 
@@ -169,6 +170,11 @@ def _log(entry: ListEntry, before: Mapping[str, Any], *, created: bool) -> None:
 # Imports ------------------------------------------------------------------------------------------------
 
 IMPORT_BATCH = 500
+# Titles AnimeDash does not know yet that one import fetches from Jikan (about a second each at its rate
+# limit); the rest are reported, and the next import fetches the next ones.
+IMPORT_FETCHES = 50
+NOT_FETCHED = "Not known to AnimeDash yet: the next import fetches it from MyAnimeList."
+FETCHED_ON_APPLY = "Not known to AnimeDash yet: applying the import fetches it from MyAnimeList."
 # Statuses an import leaves alone unless the person chose "overwrite": a finished story stays finished.
 FINAL = (ListStatus.COMPLETED, ListStatus.DROPPED)
 
@@ -229,11 +235,13 @@ def import_apply(*, job_id: int) -> ImportJob:
     counts = {"added": 0, "changed": 0, "unchanged": 0}
     unresolved: list[dict[str, Any]] = []
     items = import_items(job)
+    unknown = _fetch_unknown(items)
     for number, batch in enumerate(_batches(items), start=1):
         with transaction.atomic():
             created, updated, events = [], [], []
             now = timezone.now()
-            for item, outcome, entry, changed in _merge_batch(user=job.user, items=batch, overwrite=job.overwrite):
+            merged = _merge_batch(user=job.user, items=batch, overwrite=job.overwrite, unknown=unknown)
+            for item, outcome, entry, changed in merged:
                 if entry is None:
                     unresolved.append({"mal_id": item.mal_id, "title": item.title, "reason": outcome})
                     continue
@@ -264,11 +272,27 @@ def import_fail(*, job_id: int, error: str) -> None:
 Changes = dict[str, tuple[Any, Any]]  # field -> (before, after)
 
 
+def _fetch_unknown(items: list[MalEntry]) -> dict[int, str]:
+    """Fetch the titles AnimeDash does not know yet (up to IMPORT_FETCHES); why each other one is missing."""
+    known = set(Anime.objects.filter(mal_id__in=[item.mal_id for item in items]).values_list("mal_id", flat=True))
+    missing = [item.mal_id for item in items if item.mal_id not in known]
+    reasons = dict.fromkeys(missing[IMPORT_FETCHES:], NOT_FETCHED)
+    for mal_id in missing[:IMPORT_FETCHES]:
+        try:
+            anime_fetch(mal_id=mal_id)
+        except AnimeNotOnMal:
+            reasons[mal_id] = "No such title on MyAnimeList."
+        except AnimeUnavailable as exc:
+            reasons[mal_id] = f"{exc} The next import tries again."
+    return reasons
+
+
 def _merge_batch(
-    *, user: User, items: list[MalEntry], overwrite: bool
+    *, user: User, items: list[MalEntry], overwrite: bool, unknown: Mapping[int, str] | None = None
 ) -> list[tuple[MalEntry, str, ListEntry | None, Changes]]:
     """Each item's outcome ("added", "changed", "unchanged" or why it cannot be applied), the entry as it
-    would be after the import, and the fields that change. Two queries per batch."""
+    would be after the import, and the fields that change. Two queries per batch. `unknown`: why titles
+    AnimeDash does not know could not be fetched (the dry run fetches nothing)."""
     ids = [item.mal_id for item in items]
     titles = Anime.objects.in_bulk(ids)
     current = {entry.anime_id: entry for entry in ListEntry.objects.filter(user=user, anime_id__in=ids)}
@@ -276,7 +300,10 @@ def _merge_batch(
     for item in items:
         anime = titles.get(item.mal_id)
         if anime is None:
-            results.append((item, "Not known to AnimeDash yet: the next import tries it again.", None, {}))
+            reason = (unknown or {}).get(
+                item.mal_id, "Not known to AnimeDash yet: applying fetches it from MyAnimeList."
+            )
+            results.append((item, reason, None, {}))
             continue
         entry = current.get(item.mal_id)
         values = _merged(entry, item, overwrite=overwrite)

@@ -23,6 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from snapshots.models import Anime
+from snapshots.services import AnimeNotOnMal, AnimeUnavailable, anime_fetch
 from tracking import exports, mal_xml, selectors, services
 from tracking.forms import (
     AccountDeleteForm,
@@ -110,9 +111,17 @@ def entry_update(request: HttpRequest, mal_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def entry_status(request: HttpRequest, mal_id: int) -> HttpResponse:
-    """The quick control: add a title to the list, or change its status. Its script asks for JSON and
-    changes the control in place; without the script the page reloads with a message."""
-    anime = get_object_or_404(Anime, mal_id=mal_id)
+    """The quick control: add a title to the list (any MyAnimeList title: fetched if new here), or change its
+    status. Its script asks for JSON and changes the control in place; without it the page reloads with a
+    message."""
+    try:
+        anime = anime_fetch(mal_id=mal_id)
+    except (AnimeNotOnMal, AnimeUnavailable) as exc:
+        reason = str(exc) if isinstance(exc, AnimeUnavailable) else "No such title on MyAnimeList."
+        if "application/json" in request.headers.get("Accept", ""):
+            return JsonResponse({"errors": {"mal_id": [reason]}}, status=404 if isinstance(exc, AnimeNotOnMal) else 503)
+        messages.error(request, reason)
+        return _back(request)
     form = StatusForm(request.POST)
     wants_json = "application/json" in request.headers.get("Accept", "")
     if not form.is_valid():

@@ -108,7 +108,7 @@ def test_filters_sorts_and_pages(owner):
         ({}, "mal_id"),
     ],
 )
-def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(owner, body, field):
+def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(owner, etl, body, field):
     AnimeFactory(mal_id=1, episodes=12)
     response = _as(owner).post(LIST, body, content_type="application/json")
     assert response.status_code == 400
@@ -187,7 +187,7 @@ def test_nobody_but_the_owner_reads_or_changes_an_entry(owner, entry, django_use
 SAMPLE = (Path(__file__).parent / "data" / "animelist.xml").read_bytes()
 
 
-def test_import_over_the_api_dry_run_then_apply(owner, django_capture_on_commit_callbacks):
+def test_import_over_the_api_dry_run_then_apply(owner, etl, django_capture_on_commit_callbacks):
     for mal_id in (1, 32281, 37999, 5114, 20):
         AnimeFactory(mal_id=mal_id, episodes=None)
     client = _as(owner)

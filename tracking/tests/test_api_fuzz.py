@@ -1,5 +1,5 @@
-"""schemathesis over /api/v1/me/ signed in with a personal token: generated requests, valid and invalid,
-get no server error and an answer that matches the schema."""
+"""schemathesis over /api/v1/me/ signed in with a personal token (titles new here come from the fake Jikan):
+generated requests, valid and invalid, get no server error and an answer that matches the schema."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.N
 
 
 @pytest.fixture
-def token(db, wsgi_in_test_transaction):  # noqa: F811
+def token(db, wsgi_in_test_transaction, etl):  # noqa: F811
     person = UserFactory(username="fuzzer")
     for mal_id in range(1, 4):
         ListEntryFactory(user=person, anime=AnimeFactory(mal_id=mal_id, episodes=12))

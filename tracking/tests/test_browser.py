@@ -36,7 +36,7 @@ def _sign_in(tab, username: str) -> None:
     tab.page.wait_for_url("**/my/list/")
 
 
-def test_sign_up_track_import_export_and_delete_the_account(watched, tmp_path):
+def test_sign_up_track_import_export_and_delete_the_account(watched, etl, tmp_path):
     seed_history(days=40, titles=12)
     for mal_id in (1, 32281, 37999, 5114, 20):
         AnimeFactory(mal_id=mal_id)

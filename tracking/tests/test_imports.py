@@ -66,7 +66,7 @@ def test_the_dry_run_shows_what_would_happen_and_changes_nothing(client, fan, ti
 
 
 def test_applying_runs_the_job_and_reports_counts_and_what_it_could_not_resolve(
-    client, fan, titles, django_capture_on_commit_callbacks
+    client, fan, titles, etl, django_capture_on_commit_callbacks
 ):
     _upload(client, SAMPLE)
     job = ImportJob.objects.get()
@@ -75,7 +75,7 @@ def test_applying_runs_the_job_and_reports_counts_and_what_it_could_not_resolve(
     job.refresh_from_db()
     assert (job.state, job.processed, job.added, job.changed, job.unchanged) == ("done", 6, 5, 0, 0)
     assert [row["mal_id"] for row in job.unresolved] == [52991]
-    assert "next import" in job.unresolved[0]["reason"]
+    assert job.unresolved[0]["reason"] == "No such title on MyAnimeList."  # the fake Jikan's 404
     assert ListEntry.objects.filter(user=fan).count() == 5
     statuses = dict(ListEntry.objects.values_list("anime_id", "status"))
     assert statuses == {1: "completed", 32281: "completed", 37999: "watching", 5114: "on_hold", 20: "dropped"}
@@ -85,10 +85,19 @@ def test_applying_runs_the_job_and_reports_counts_and_what_it_could_not_resolve(
     assert services.import_job_queue(job=job) is False
 
 
-def test_a_title_not_found_is_added_by_the_next_import_once_known(fan, titles):
-    items = [_item(52991, status="plan_to_watch")]
-    assert _apply(fan, items).unresolved
-    AnimeFactory(mal_id=52991)
+def test_a_title_unknown_here_is_fetched_through_jikan_and_added(fan, titles, etl):
+    job = _apply(fan, [_item(457, status="watching", watched_episodes=3)])
+    assert job.added == 1
+    assert ListEntry.objects.get(anime_id=457).anime.title  # stored as the ETL stores a title
+    assert etl.request_count("/anime/457") == 1
+
+
+def test_a_title_jikan_cannot_give_now_is_reported_and_added_by_a_later_import(fan, titles, etl, settings):
+    settings.JIKAN_BREAKER_THRESHOLD = 100  # the retries' failures must not open the breaker for the next import
+    items = [_item(457, status="plan_to_watch")]
+    etl.inject("500", times=99, path="/anime/457")
+    assert "next import tries again" in _apply(fan, items).unresolved[0]["reason"]
+    etl.reset()
     assert _apply(fan, items).added == 1
 
 
