@@ -47,7 +47,3 @@ class TrendingForm(forms.Form):
             name: default if name in self.errors else self.cleaned_data.get(name, default)
             for name, default in self.defaults().items()
         }
-
-
-class SearchForm(forms.Form):
-    q = forms.CharField(label="Title", max_length=200, required=False, strip=True)

@@ -33,8 +33,10 @@ from analytics.api.trends import (
     TrendingApi,
 )
 from analytics.cache import cached
-from analytics.forms import FEED_CHOICES, SearchForm, TrendingForm
+from analytics.filters import AnimeFilter, most_members_first
+from analytics.forms import FEED_CHOICES, TrendingForm
 from analytics.selectors.trends import MONTHLY, NEW_LOOKBACK_DAYS, NEW_RECENT_DAYS, WEEKLY, WINDOWS
+from analytics.signals import search_made
 from analytics.templatetags.analytics_tags import RANK_LABELS
 from analytics.wire import cacheable
 from snapshots.feeds import DEFAULT_FEED, FEEDS
@@ -260,19 +262,40 @@ def about(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/about.html", context)
 
 
+def _page_number(value: str | None) -> int:
+    # "Load more" asks for page 2, 3...: a page past what makes sense is the last sensible one.
+    return int(value) if value and value.isdigit() and 0 < int(value) <= 40 else 1
+
+
+def _search_query(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
 @page
 def search(request: HttpRequest) -> HttpResponse:
-    form = SearchForm(data=request.GET)
-    query = form.cleaned_data["q"] if form.is_valid() else ""
+    """Advanced search: words of any title, genres (all of them), years, airing status, score, type, sort.
+    "Load more" shows the next SEARCH_LIMIT too. A search by words alone that finds one title opens it."""
+    filters = AnimeFilter(request.GET, queryset=most_members_first())
+    asked = any(value for name, value in request.GET.items() if name in filters.filters)
+    shown = SEARCH_LIMIT * _page_number(request.GET.get("page"))
     matches: list[Anime] = []
-    if query:
-        matches = list(selectors.anime_search(q=query)[: SEARCH_LIMIT + 1])
-        if len(matches) == 1:
+    if asked and filters.is_valid():
+        matches = list(filters.qs.distinct()[: shown + 1])
+        words_only = {name for name, value in request.GET.items() if value and name in filters.filters} == {"q"}
+        if len(matches) == 1 and words_only:
             return redirect("analytics:anime-detail", mal_id=matches[0].mal_id)
+        search_made.send(sender=search, request=request, query=_search_query(request))
+    more_query = request.GET.copy()
+    more_query["page"] = str(shown // SEARCH_LIMIT + 1)
     context = {
-        "form": form,
-        "query": query,
-        "matches": matches[:SEARCH_LIMIT],
-        "more": len(matches) > SEARCH_LIMIT,
+        "filters": filters,
+        "form": filters.form,
+        "asked": asked,
+        "query": request.GET.get("q", "")[:200],
+        "matches": matches[:shown],
+        "more": len(matches) > shown,
+        "more_url": f"?{more_query.urlencode()}",
     }
     return render(request, "analytics/search.html", context)

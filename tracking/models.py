@@ -143,6 +143,8 @@ class Profile(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     list_public = models.BooleanField(default=False, help_text="Anyone may see the list at /u/<username>/.")
+    # The person's last searches, newest first: their query strings (tracking.services.search_remember).
+    recent_searches = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return f"{self.user} ({'public' if self.list_public else 'private'} list)"

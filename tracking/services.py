@@ -21,7 +21,7 @@ from django.utils import timezone
 from snapshots.models import Anime
 from snapshots.services import AnimeNotOnMal, AnimeUnavailable, anime_fetch
 from tracking.mal_xml import MalEntry
-from tracking.models import ApiToken, ImportJob, ListEntry, ListEvent, ListStatus
+from tracking.models import ApiToken, ImportJob, ListEntry, ListEvent, ListStatus, Profile
 
 EDITABLE = ("status", "score", "progress", "rewatching", "times_rewatched", "started_on", "finished_on", "notes")
 LOGGED = {"status": ListEvent.Kind.STATUS, "score": ListEvent.Kind.SCORE, "progress": ListEvent.Kind.PROGRESS}
@@ -78,6 +78,17 @@ def list_entry_remove(*, user: User, anime: Anime) -> Removed | None:
             user=user, anime=anime, kind=ListEvent.Kind.REMOVED, from_value=removed.values["status"], at=timezone.now()
         )
     return removed
+
+
+RECENT_SEARCHES = 10
+
+
+def search_remember(*, user: User, query: str) -> None:
+    """Keep `query` (a search's query string) first among the person's last RECENT_SEARCHES searches."""
+    with transaction.atomic():
+        profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
+        profile.recent_searches = [query, *(q for q in profile.recent_searches if q != query)][:RECENT_SEARCHES]
+        profile.save(update_fields=["recent_searches"])
 
 
 def account_delete(*, user: User) -> None:

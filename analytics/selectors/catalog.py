@@ -36,12 +36,7 @@ def anime_search(
     """
     titles = Anime.objects.all()
     if q:
-        words = search_words(q)
-        if not words:
-            return Anime.objects.none()  # only punctuation: nothing to look for
-        for word in words:
-            # The column is already folded, so a plain LIKE: no per-row UPPER() as icontains would add.
-            titles = titles.filter(search_text__contains=word)
+        titles = titles_matching(titles, q)
     if genre:
         titles = titles.filter(mal_id__in=anime_with_genre(genre))
     if type:
@@ -53,6 +48,17 @@ def anime_search(
     if season:
         titles = titles.filter(season__iexact=season)
     return titles.order_by(F("members").desc(nulls_last=True), "mal_id")
+
+
+def titles_matching(titles: QuerySet[Anime], q: str) -> QuerySet[Anime]:
+    """The titles each of whose words of `q` is part of some name of (case, accents, punctuation ignored)."""
+    words = search_words(q)
+    if not words:
+        return titles.none()  # only punctuation: nothing to look for
+    for word in words:
+        # The column is already folded, so a plain LIKE: no per-row UPPER() as icontains would add.
+        titles = titles.filter(search_text__contains=word)
+    return titles
 
 
 def _rows_on(anime: Anime, days: dict[str, dt.date], *fields: str) -> list[dict[str, Any]]:
