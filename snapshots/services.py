@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import itertools
 import logging
 import threading
@@ -511,6 +512,40 @@ def anime_fetch(*, mal_id: int) -> Anime:
     return Anime.objects.get(mal_id=mal_id)
 
 
+# A search of MyAnimeList is kept this long: Jikan itself caches for a day.
+MAL_SEARCH_TTL = 24 * 3600
+MAL_SEARCH_LIMIT = 25
+
+
+def mal_search_kept(*, q: str) -> bool:
+    """Whether a MyAnimeList search for `q` is kept, so making it again costs no Jikan request."""
+    return _cache_get(_mal_search_key(q)) is not None
+
+
+def anime_search_mal(*, q: str) -> list[Anime]:
+    """MyAnimeList's titles matching `q` (Jikan GET /anime?q=, most relevant first), stored as the ETL stores
+    titles so they can be opened and tracked; one search per wording a day. Raises AnimeUnavailable."""
+    key = _mal_search_key(q)
+    ids = _cache_get(key)
+    if ids is None:
+        try:
+            # Reference: Jikan v4 OpenAPI, GET /anime (getAnimeSearch)
+            page = jikan.get_client().get_page("/anime", params={"q": q, "limit": MAL_SEARCH_LIMIT, "sfw": "true"})
+        except jikan.JikanError as exc:
+            raise AnimeUnavailable(f"MyAnimeList (through Jikan) cannot be searched right now: {exc}") from exc
+        records = [record for item in page.items if isinstance(record := item_validate(item), AnimeRecord)]
+        if records:
+            anime_upsert(records=records, seen_on=timezone.localdate())
+        ids = list(dict.fromkeys(record.mal_id for record in records))
+        _cache_set(key, MAL_SEARCH_TTL, value=ids)
+    found = Anime.objects.in_bulk(ids)
+    return [found[mal_id] for mal_id in ids if mal_id in found]
+
+
+def _mal_search_key(q: str) -> str:
+    return "mal-search:" + hashlib.sha256(" ".join(q.lower().split()).encode()).hexdigest()
+
+
 def _cache_get(key: str) -> Any:
     try:
         return cache.get(key)
@@ -518,11 +553,11 @@ def _cache_get(key: str) -> Any:
         return None
 
 
-def _cache_set(key: str, timeout: int) -> None:
+def _cache_set(key: str, timeout: int, value: Any = True) -> None:
     try:
-        cache.set(key, True, timeout=timeout)
+        cache.set(key, value, timeout=timeout)
     except Exception:
-        logger.warning("could not remember a missing title in the cache", exc_info=True)
+        logger.warning("could not keep %s in the cache", key, exc_info=True)
 
 
 def data_edit_create(*, what: str) -> DataEdit:

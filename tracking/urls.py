@@ -16,6 +16,7 @@ urlpatterns = [
     path("my/list/import/", views.list_import, name="import"),
     path("my/list/import/<int:job_id>/", views.import_job, name="import-job"),
     path("my/list/export/", views.list_export, name="export"),
+    path("search/myanimelist/", views.search_myanimelist, name="search-myanimelist"),
     path("my/tokens/", views.api_tokens, name="api-tokens"),
     path("my/tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api-token-revoke"),
     path("u/<str:username>/", views.public_list, name="public-list"),

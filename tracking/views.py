@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -23,7 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from snapshots.models import Anime
-from snapshots.services import AnimeNotOnMal, AnimeUnavailable, anime_fetch
+from snapshots.services import AnimeNotOnMal, AnimeUnavailable, anime_fetch, anime_search_mal, mal_search_kept
 from tracking import exports, mal_xml, selectors, services
 from tracking.forms import (
     AccountDeleteForm,
@@ -229,6 +230,29 @@ def list_export(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(file.body, content_type=file.content_type)
     response["Content-Disposition"] = f'attachment; filename="{file.filename}"'
     return response
+
+
+# One MyAnimeList search (a Jikan request) per person this often; searches already made cost nothing.
+MAL_SEARCH_EVERY = 5
+
+
+@login_required
+@require_safe
+def search_myanimelist(request: HttpRequest) -> HttpResponse:
+    """Titles MyAnimeList has that AnimeDash may not know yet, found through Jikan, to open or add."""
+    query = " ".join(request.GET.get("q", "").split())[:200]
+    titles: list[Anime] = []
+    problem = ""
+    if query:
+        waited = mal_search_kept(q=query) or cache.add(f"mal-search-wait:{_me(request).pk}", True, MAL_SEARCH_EVERY)
+        if not waited:
+            problem = f"One MyAnimeList search every {MAL_SEARCH_EVERY} seconds: try again in a moment."
+        else:
+            try:
+                titles = anime_search_mal(q=query)
+            except AnimeUnavailable as exc:
+                problem = str(exc)
+    return render(request, "tracking/search_myanimelist.html", {"query": query, "titles": titles, "problem": problem})
 
 
 @login_required

@@ -317,7 +317,7 @@ def day_numbers(seed: int, size: int | None, day: date, demo: bool = False) -> D
 def ordering(seed: int, size: int | None, day: date, query: tuple[str, ...], demo: bool = False) -> tuple[int, ...]:
     """Catalogue indexes answering one list query on one day, in order. Sorted once, then cached.
 
-    query is ("top", filter, type), ("now",), ("upcoming",) or ("season", year, season).
+    query is ("top", filter, type), ("now",), ("upcoming",), ("season", year, season) or ("search", words).
     Ties are broken by mal_id so paging is stable (real Jikan's is not: see the duplicates fault).
     """
     titles = catalogue(size)
@@ -345,9 +345,17 @@ def ordering(seed: int, size: int | None, day: date, query: tuple[str, ...], dem
         return tuple(sorted(ranked, key=lambda i: (-(numbers.score[i] or 0), titles[i].mal_id)))
     if kind == "upcoming":
         return tuple(sorted((i for i in indexes if titles[i].status == NOT_YET_AIRED), key=by_members))
+    if kind == "search":
+        # GET /anime?q=: the titles one of whose names holds the words, most members first.
+        return tuple(sorted((i for i in indexes if query[1] in _names(titles[i].item)), key=by_members))
     # The demo's titles carry seasons moved into the day's calendar: move the asked season back.
     season = latest_season(size) if kind == "now" else _moved_season((int(query[1]), query[2]), -quarters(day, demo))
     return tuple(sorted((i for i in indexes if titles[i].season == season), key=by_members))
+
+
+def _names(item: dict[str, Any]) -> str:
+    names = [item.get("title"), item.get("title_english"), *(t.get("title") for t in item.get("titles") or [])]
+    return " ".join(name.lower() for name in names if isinstance(name, str))
 
 
 @functools.cache
@@ -533,6 +541,8 @@ def catalogue_answer(
         return list_page(seed, size, day, ("season", str(year), season), params, demo)
     if path == "/genres/anime":
         return recorded_answer(GENRES_FILE)
+    if path == "/anime":
+        return list_page(seed, size, day, ("search", params.get("q", "").strip().lower()), params, demo)
     if match := ANIME_PATH.match(path):
         index = catalogue_index(size).get(int(match[1]))
         if index is None:

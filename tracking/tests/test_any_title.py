@@ -71,3 +71,44 @@ def test_jikan_unreachable_over_the_api_is_a_503_with_a_json_reason(client, etl,
     response = client.post(reverse("me:list"), {"mal_id": NEW}, content_type="application/json")
     assert response.status_code == 503
     assert "detail" in response.json()
+
+
+MAL_SEARCH = "/search/myanimelist/"
+
+
+def test_searching_myanimelist_finds_titles_not_known_here_and_keeps_them(client, etl):
+    client.force_login(UserFactory())
+    page = client.get(MAL_SEARCH, {"q": "naruto"})
+    titles = page.context["titles"]
+    assert titles
+    assert all("naruto" in anime.search_text for anime in titles)
+    assert Anime.objects.filter(mal_id__in=[anime.mal_id for anime in titles]).count() == len(titles)
+    assert 'class="track"' in page.content.decode()  # each one can be added at once
+    client.get(MAL_SEARCH, {"q": "  Naruto "})  # the same search in other spacing and case: kept for a day
+    assert etl.request_count("/anime") == 1
+
+
+def test_one_myanimelist_search_per_person_every_few_seconds(client, etl):
+    client.force_login(UserFactory())
+    assert client.get(MAL_SEARCH, {"q": "naruto"}).context["problem"] == ""
+    refused = client.get(MAL_SEARCH, {"q": "mushishi"})
+    assert "every 5 seconds" in refused.context["problem"]
+    assert etl.request_count("/anime") == 1
+    other = UserFactory()
+    client.force_login(other)
+    assert client.get(MAL_SEARCH, {"q": "mushishi"}).context["titles"]  # another person has their own turn
+
+
+def test_myanimelist_unreachable_is_a_message_not_an_error(client, etl, settings):
+    settings.JIKAN_MAX_ATTEMPTS = 1
+    etl.inject("500", times=9, path="/anime")
+    client.force_login(UserFactory())
+    page = client.get(MAL_SEARCH, {"q": "naruto"})
+    assert page.status_code == 200
+    assert "cannot be searched right now" in page.context["problem"]
+
+
+def test_searching_myanimelist_needs_an_account(client, etl):
+    assert client.get(MAL_SEARCH, {"q": "naruto"}).status_code == 302
+    assert etl.request_count() == 0
+    assert "Sign in</a> to search MyAnimeList" in client.get("/search/", {"q": "zzz"}).content.decode()
