@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -34,6 +35,7 @@ from snapshots.models import Anime
 from snapshots.services import AnimeNotOnMal, AnimeUnavailable, anime_fetch
 from tracking import exports, mal_xml, selectors, services
 from tracking.models import ApiToken, ImportJob, ListEntry, ListStatus
+from tracking.tasks import import_apply as import_apply_task
 
 # A token's last use is written at most this often: reads need not write on every request.
 LAST_USED_PRECISION = dt.timedelta(minutes=5)
@@ -151,6 +153,7 @@ class MyListApi(PersonalApi):
             OpenApiParameter("offset", int, description="Entries to skip."),
         ],
         responses=EntryPageSerializer,
+        operation_id="v1_me_list_list",
     )
     def get(self, request: Request) -> Response:
         filters = ListFilterSerializer(data=request.query_params)
@@ -259,6 +262,7 @@ class MyImportApi(PersonalApi):
         )
         if upload.validated_data["apply"]:
             services.import_job_queue(job=job)
+            transaction.on_commit(lambda: import_apply_task.delay(job.pk))
             job.refresh_from_db()
             return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
         plan = services.import_plan(user=_me(request), items=export.entries, overwrite=overwrite)

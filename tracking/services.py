@@ -225,13 +225,9 @@ def import_job_create(*, user: User, file_name: str, items: list[MalEntry], over
 
 
 def import_job_queue(*, job: ImportJob) -> bool:
-    """Queue a dry run for a worker to apply (after this transaction commits); False if it was queued already."""
-    from tracking.tasks import import_apply as import_apply_task
-
-    queued = ImportJob.objects.filter(pk=job.pk, state=ImportJob.State.PREVIEW).update(state=ImportJob.State.QUEUED)
-    if queued:
-        transaction.on_commit(lambda: import_apply_task.delay(job.pk))
-    return bool(queued)
+    """Mark a dry run as queued for a worker, which the caller then asks for (after its transaction commits);
+    False if it was queued already, so an import is never applied twice at once."""
+    return bool(ImportJob.objects.filter(pk=job.pk, state=ImportJob.State.PREVIEW).update(state=ImportJob.State.QUEUED))
 
 
 def import_items(job: ImportJob) -> list[MalEntry]:

@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -36,6 +37,7 @@ from tracking.forms import (
     StatusForm,
 )
 from tracking.models import ApiToken, ImportJob, ListStatus, Profile
+from tracking.tasks import import_apply as import_apply_task
 
 PAGE_SIZE = 100
 UNDO_KEY = "tracking_undo"
@@ -210,6 +212,7 @@ def import_job(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(ImportJob, pk=job_id, user=_me(request))
     if request.method == "POST":
         if services.import_job_queue(job=job):
+            transaction.on_commit(lambda: import_apply_task.delay(job.pk))
             messages.success(request, f"Importing {job.file_name}.")
         return redirect("tracking:import-job", job_id=job.pk)
     plan = None
