@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
@@ -112,3 +113,34 @@ def test_pages_kept_for_visitors_never_reach_a_person_nor_one_persons_page_anoth
         assert "Sign in" not in alices
         assert "alice" not in bobs
         assert "bob" in bobs
+
+
+def test_repeated_failed_sign_ins_lock_the_address_out_even_with_the_right_password(client):
+    UserFactory(username="mikoto")
+    for _ in range(5):
+        client.post(reverse("account_login"), {"login": "mikoto", "password": "wrong"})
+    locked = client.post(reverse("account_login"), {"login": "mikoto", "password": PASSWORD})
+    assert locked.status_code in (200, 429)
+    assert client.get(reverse("tracking:my-list")).status_code == 302  # not signed in
+
+
+def test_password_change_and_the_account_pages_open(client):
+    fan = UserFactory(username="touma")
+    client.force_login(fan)
+    for name in ("account_email", "account_change_password", "mfa_index"):
+        assert client.get(reverse(name)).status_code == 200, name
+    # Two-factor authentication waits for a verified address (allauth's rule): recovery must reach the person.
+    assert client.get(reverse("mfa_activate_totp")).status_code == 302
+    EmailAddress.objects.update_or_create(user=fan, email=fan.email, defaults={"verified": True, "primary": True})
+    # Then it asks for the password again before showing the secret.
+    asked = client.get(reverse("mfa_activate_totp"))
+    assert asked["Location"].startswith(reverse("account_reauthenticate"))
+    client.post(asked["Location"], {"password": PASSWORD})
+    assert client.get(reverse("mfa_activate_totp")).status_code == 200
+    new = "another long passphrase 77"
+    response = client.post(
+        reverse("account_change_password"), {"oldpassword": PASSWORD, "password1": new, "password2": new}
+    )
+    assert response.status_code == 302
+    fan.refresh_from_db()
+    assert fan.check_password(new)
