@@ -170,14 +170,30 @@ def test_one_person_cannot_change_or_remove_anothers_entry(client, fan):
     assert (theirs.status, theirs.score) == ("completed", 10)
 
 
-def test_csrf_is_required_on_every_write(fan):
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("entry-update", [1]),
+        ("entry-status", [1]),
+        ("entry-remove", [1]),
+        ("entry-undo", []),
+        ("list-visibility", []),
+        ("import", []),
+        ("api-tokens", []),
+        ("api-token-revoke", [1]),
+        ("account-delete", []),
+    ],
+)
+def test_csrf_is_required_on_every_write(fan, name, args):
     from django.test import Client
 
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(fan)
-    anime = AnimeFactory()
-    assert strict.post(reverse("tracking:entry-status", args=[anime.mal_id]), {"status": "watching"}).status_code == 403
-    assert strict.post(reverse("tracking:account-delete"), {"password": "x"}).status_code == 403
+    ListEntryFactory(user=fan, anime=AnimeFactory(mal_id=1))
+    assert (
+        strict.post(reverse(f"tracking:{name}", args=args), {"status": "dropped", "password": "x"}).status_code == 403
+    )
+    assert ListEntry.objects.get(user=fan).status == "watching"
 
 
 def test_a_token_is_shown_once_then_listed_by_its_prefix_and_revoked(client, fan):
