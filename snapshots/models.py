@@ -53,6 +53,8 @@ class Anime(models.Model):
     type = models.CharField(max_length=32, blank=True)
     source = models.CharField(max_length=64, blank=True)
     episodes = models.PositiveIntegerField(null=True, blank=True)
+    # Minutes per episode, read from Jikan's `duration` ("24 min per ep"); None when unknown.
+    episode_minutes = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=64, blank=True)
     airing = models.BooleanField(default=False)
     aired_from = models.DateField(null=True, blank=True)

@@ -24,8 +24,9 @@ from snapshots.models import ANIME_FACT_FIELDS, Anime, Genre, Snapshot, Studio
 from snapshots.validation import AnimeRecord
 
 TITLES, GENRE_LINKS, STUDIO_LINKS = "etl_stage_title", "etl_stage_genre", "etl_stage_studio"
-# A title's facts and the search text derived from them (not in ANIME_FACT_FIELDS, which answers show).
-TITLE_FIELDS = (*ANIME_FACT_FIELDS, "search_text")
+# A title's facts, the search text derived from them and its minutes per episode (not in ANIME_FACT_FIELDS,
+# which the analytics answers show).
+TITLE_FIELDS = (*ANIME_FACT_FIELDS, "search_text", "episode_minutes")
 TITLE_COLUMNS = ("mal_id", *TITLE_FIELDS)
 SNAPSHOT_FIELDS = ("rank", "popularity", "score", "scored_by", "members", "favorites")
 # Staged rows are sent in batches of this many titles: few statements, bounded memory.

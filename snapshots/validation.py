@@ -124,6 +124,7 @@ class AnimeRecord:
     favorites: int | None
     genres: tuple[tuple[int, str, str], ...]  # (mal_id, name, kind)
     studios: tuple[tuple[int, str], ...]  # (mal_id, name)
+    episode_minutes: int | None = None  # from Jikan's `duration`, see episode_minutes()
 
     @property
     def search_text(self) -> str:
@@ -196,8 +197,30 @@ def _record(raw: Any) -> AnimeRecord:
         score=_score(raw.get("score")),
         genres=_genres(raw),
         studios=_studios(raw),
+        episode_minutes=episode_minutes(raw.get("duration")),
         **counts,
     )
+
+
+_DURATION = re.compile(
+    r"^\s*(?:(\d{1,3})\s*hr\.?)?\s*(?:(\d{1,4})\s*min\.?)?\s*(?:(\d{1,4})\s*sec\.?)?\s*(?:per ep\.?)?\s*$"
+)
+# A whole season in one "episode" is still under a day; more is no duration but a typo.
+MAX_EPISODE_MINUTES = 24 * 60
+
+
+def episode_minutes(duration: Any) -> int | None:
+    """Minutes per episode from Jikan's `duration`: "24 min per ep" 24, "1 hr 52 min" 112, "2 hr" 120,
+    "45 sec per ep" 1; None for "Unknown", anything unreadable and anything over a day. A film's duration
+    is its one episode's."""
+    if not isinstance(duration, str) or len(duration) > 40:
+        return None
+    match = _DURATION.match(duration)
+    if match is None or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    total = hours * 60 + minutes + (1 if seconds and not (hours or minutes) else 0)
+    return total if 0 < total <= MAX_EPISODE_MINUTES else None
 
 
 def _dict(value: Any) -> dict[str, Any]:

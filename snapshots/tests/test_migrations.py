@@ -100,3 +100,28 @@ def test_past_run_errors_get_a_public_text_that_never_repeats_a_database_message
         assert public == {error: error if text is None else text for error, text in errors.items()}
     finally:
         _migrate_forward()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stored_titles_get_their_minutes_per_episode_from_the_newest_raw_page():
+    day = dt.date(2024, 1, 1)
+    try:
+        old = _migrate(("snapshots", "0008_etlrun_public_error_dataedit"))
+        Anime, RawPage = old.get_model("snapshots", "Anime"), old.get_model("snapshots", "RawPage")
+        for mal_id in (1, 2, 3):
+            Anime.objects.create(mal_id=mal_id, title=f"T{mal_id}", first_seen=day, last_seen=day)
+        run = old.get_model("snapshots", "EtlRun").objects.create(feed="top", taken_on=day)
+        pages = [
+            [{"mal_id": 1, "duration": "20 min per ep"}],  # older: the newer page wins
+            [{"mal_id": 1, "duration": "24 min per ep"}, {"mal_id": 2, "duration": "1 hr 52 min"}, "junk"],
+        ]
+        for page, data in enumerate(pages, start=1):
+            body = json.dumps({"data": data})
+            RawPage.objects.create(run=run, page=page, url="u", http_status=200, body=body, has_next_page=False)
+
+        new = _migrate(("snapshots", "0009_anime_episode_minutes"))
+
+        minutes = dict(new.get_model("snapshots", "Anime").objects.values_list("mal_id", "episode_minutes"))
+        assert minutes == {1: 24, 2: 112, 3: None}
+    finally:
+        _migrate_forward()

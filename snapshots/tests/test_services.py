@@ -41,6 +41,7 @@ def test_feed_snapshot_loads_a_feed_end_to_end(etl):
     assert etl.request_count("/top/anime") == 4
     fmab = Anime.objects.get(mal_id=5114)
     assert fmab.title == "Fullmetal Alchemist: Brotherhood"
+    assert fmab.episode_minutes == 24  # "24 min per ep"
     assert fmab.genres.filter(kind="demographic").exists()
     assert (fmab.first_seen, fmab.last_seen) == (DAY, DAY)
     assert RawPage.objects.filter(run=run).count() == 4

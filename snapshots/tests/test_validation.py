@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from devtools.fakejikan import DATA_DIR
 from snapshots.models import Anime, Genre, Studio
-from snapshots.validation import AnimeRecord, ItemRejection, item_validate
+from snapshots.validation import AnimeRecord, ItemRejection, episode_minutes, item_validate
 
 RECORDED = DATA_DIR / "recorded"
 
@@ -371,3 +371,54 @@ def test_an_image_off_myanimelist_gives_way_to_the_next_size_that_is_on_it():
     record = item_validate(_item(images=images))
     assert isinstance(record, AnimeRecord)
     assert record.image_url == MAL_URLS[2]
+
+
+# Minutes per episode ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("duration", "minutes"),
+    [
+        ("24 min per ep", 24),
+        ("23 min", 23),
+        ("1 hr 52 min", 112),
+        ("2 hr", 120),
+        ("1 hr 3 min per ep", 63),
+        ("45 sec per ep", 1),
+        ("5 min 30 sec", 5),
+        ("Unknown", None),
+        ("", None),
+        ("0 min", None),
+        ("25 hr", None),  # more than a day is no episode
+        ("999 hr 59 min", None),
+        ("24 min per ep; DROP TABLE anime", None),
+        ("24" * 40, None),
+        ("min per ep", None),
+        (None, None),
+        (24, None),
+        (["24 min"], None),
+    ],
+)
+def test_episode_minutes_reads_every_shape_jikan_writes_and_refuses_the_rest(duration, minutes):
+    assert episode_minutes(duration) == minutes
+
+
+def test_every_duration_in_the_recorded_responses_is_read_or_unknown():
+    durations = {item.get("duration") for _path, item in _recorded_items()}
+    assert durations  # the recordings have them
+    for duration in durations:
+        assert (episode_minutes(duration) is None) == (duration in (None, "Unknown")), duration
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_episode_minutes_never_fails_on_any_string(text):
+    minutes = episode_minutes(text)
+    assert minutes is None or 1 <= minutes <= 24 * 60
+
+
+def test_the_record_carries_the_minutes():
+    item = json.loads((RECORDED / "v4_top_anime_type-tv_page1_2022-12-06.json").read_text())["data"][0]
+    record = item_validate(item)
+    assert isinstance(record, AnimeRecord)
+    assert record.episode_minutes == episode_minutes(item["duration"])

@@ -18,6 +18,7 @@ NEW = 457  # in the fake Jikan's catalogue, not in the database
 def test_a_title_is_fetched_once_validated_and_stored(etl):
     anime = anime_fetch(mal_id=NEW)
     assert anime.title
+    assert anime.episode_minutes  # read from Jikan's `duration`, as the ETL reads it
     assert Anime.objects.filter(mal_id=NEW).exists()
     anime_fetch(mal_id=NEW)
     assert etl.request_count(f"/anime/{NEW}") == 1
