@@ -35,6 +35,7 @@ from snapshots.models import Anime
 from snapshots.services import AnimeNotOnMal, AnimeUnavailable, anime_fetch
 from tracking import exports, mal_xml, selectors, services
 from tracking.models import ApiToken, ImportJob, ListEntry, ListStatus
+from tracking.stats import person_stats
 from tracking.tasks import import_apply as import_apply_task
 
 # A token's last use is written at most this often: reads need not write on every request.
@@ -310,6 +311,68 @@ class MyExportApi(PersonalApi):
         response = HttpResponse(file.body, content_type=file.content_type)
         response["Content-Disposition"] = f'attachment; filename="{file.filename}"'
         return response
+
+
+class NamedCountSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    count = serializers.IntegerField()
+    mean_score = serializers.FloatField(allow_null=True)
+
+
+class CrowdSerializer(serializers.Serializer):
+    genre = serializers.CharField()
+    titles = serializers.IntegerField()
+    your_mean = serializers.FloatField()
+    mal_mean = serializers.FloatField()
+    difference = serializers.FloatField()
+
+
+class MonthSerializer(serializers.Serializer):
+    month = serializers.CharField(help_text="YYYY-MM")
+    events = serializers.IntegerField()
+    episodes = serializers.IntegerField()
+
+
+class EarlyPickSerializer(serializers.Serializer):
+    mal_id = serializers.IntegerField()
+    title = serializers.CharField()
+    added_on = serializers.DateField()
+    entered_top_50_on = serializers.DateField()
+
+
+class FinishedRankSerializer(serializers.Serializer):
+    mal_id = serializers.IntegerField()
+    title = serializers.CharField()
+    finished_on = serializers.DateField()
+    mal_rank = serializers.IntegerField()
+
+
+class StatsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    episodes_watched = serializers.IntegerField()
+    watch_minutes = serializers.IntegerField(help_text="Episodes watched times minutes per episode.")
+    watch_estimated_titles = serializers.IntegerField(
+        help_text="Titles of unknown length counted at the median length of their type."
+    )
+    mean_score = serializers.FloatField(allow_null=True)
+    score_distribution = serializers.DictField(child=serializers.IntegerField(), help_text="Titles per score 1-10.")
+    completion_rate = serializers.FloatField(allow_null=True, help_text="Completed / (completed + dropped).")
+    drop_rate = serializers.FloatField(allow_null=True)
+    top_genres = NamedCountSerializer(many=True)
+    top_studios = NamedCountSerializer(many=True)
+    taste_vs_crowd = CrowdSerializer(many=True)
+    activity = MonthSerializer(many=True)
+    early_picks = EarlyPickSerializer(many=True)
+    finished_ranks = FinishedRankSerializer(many=True)
+
+
+class MyStatsApi(PersonalApi):
+    """The person's stats, as /my/stats/ shows them."""
+
+    @extend_schema(responses=StatsSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(StatsSerializer(person_stats(user=_me(request))).data)
 
 
 def _me(request: Request) -> User:

@@ -14,4 +14,5 @@ urlpatterns = [
     path("import", api.MyImportApi.as_view(), name="import"),
     path("import/<int:job_id>", api.MyImportJobApi.as_view(), name="import-job"),
     path("export", api.MyExportApi.as_view(), name="export"),
+    path("stats", api.MyStatsApi.as_view(), name="stats"),
 ]

@@ -37,6 +37,7 @@ from tracking.forms import (
     StatusForm,
 )
 from tracking.models import ApiToken, ImportJob, ListStatus, Profile
+from tracking.stats import person_stats
 from tracking.tasks import import_apply as import_apply_task
 
 PAGE_SIZE = 100
@@ -67,6 +68,37 @@ def my_list(request: HttpRequest) -> HttpResponse:
             "list_public": bool(profile and profile.list_public),
         },
     )
+
+
+@login_required
+@require_safe
+def my_stats(request: HttpRequest) -> HttpResponse:
+    return _stats_page(request, _me(request), own=True)
+
+
+@require_safe
+def public_stats(request: HttpRequest, username: str) -> HttpResponse:
+    """A person's stats for anyone, when they made their list public (else a 404, as if there were none)."""
+    person = get_object_or_404(get_user_model(), username=username)
+    if person != request.user and not Profile.objects.filter(user=person, list_public=True).exists():
+        return render(request, "404.html", status=404)
+    return _stats_page(request, person, own=person == request.user)
+
+
+def _stats_page(request: HttpRequest, person: Any, *, own: bool) -> HttpResponse:
+    stats = person_stats(user=person)
+    context = {"person": person, "own": own, "stats": stats, "chart_data": _stats_charts(stats)}
+    return render(request, "tracking/stats.html", context)
+
+
+def _stats_charts(stats: dict[str, Any]) -> dict[str, Any]:
+    """What static/js/stats.js draws; the page shows the same numbers in tables."""
+    return {
+        "statuses": [[label, stats["by_status"][value]] for value, label in ListStatus.choices],
+        "genres": [[row["name"], row["count"]] for row in stats["top_genres"]],
+        "scores": [[score, count] for score, count in stats["score_distribution"].items()],
+        "activity": [[row["month"], row["events"], row["episodes"]] for row in stats["activity"]],
+    }
 
 
 def public_list(request: HttpRequest, username: str) -> HttpResponse:

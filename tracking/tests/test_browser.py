@@ -97,8 +97,9 @@ def test_axe_finds_no_violation_on_the_people_pages_at_desktop_and_phone_width(w
     ListEntryFactory(user=fan, anime_id=1000, score=7)
     job = ImportJob.objects.create(user=fan, file_name="animelist.xml", entries=[])
     signed_out = ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"]
-    signed_in = ["/my/list/", "/my/list/import/", f"/my/list/import/{job.pk}/", "/my/tokens/", "/accounts/delete/",
-                 "/accounts/email/", "/accounts/password/change/", "/", "/trending/", "/anime/1000/"]  # fmt: skip
+    signed_in = ["/my/list/", "/my/stats/", "/my/list/import/", f"/my/list/import/{job.pk}/", "/my/tokens/",
+                 "/accounts/delete/", "/accounts/email/", "/accounts/password/change/", "/", "/trending/",
+                 "/anime/1000/"]  # fmt: skip
     found = {}
     for viewport in VIEWPORTS:
         tab = watched(viewport, bypass_csp=True)
@@ -139,3 +140,19 @@ def test_one_persons_statuses_never_reach_anothers_pages_or_a_visitors_warm_or_c
             assert visitor.page.get_by_text("Sign in to track").count() >= 1
     for tab in (visitor, alice, bob):
         assert _problems(tab) == []
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_the_stats_page_draws_every_chart(watched, viewport):
+    seed_history(days=10, titles=5)
+    fan = UserFactory(username="ritsu")
+    for mal_id, status in ((1000, "completed"), (1001, "watching"), (1002, "dropped")):
+        ListEntryFactory(user=fan, anime_id=mal_id, status=status, score=mal_id % 10 + 1, progress=1)
+    tab = watched(viewport)
+    _sign_in(tab, "ritsu")
+    tab.goto("/my/stats/")
+    for canvas in ("status-chart", "score-chart", "genre-chart", "activity-chart"):
+        tab.page.wait_for_function(f"() => window.Chart && Chart.getChart(document.getElementById('{canvas}'))")
+    width = tab.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= VIEWPORTS[viewport]["width"]
+    assert _problems(tab) == []

@@ -8,10 +8,12 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from snapshots.tests.factories import AnimeFactory, GenreFactory, SnapshotFactory, StudioFactory
-from tracking.models import ListEntry, ListEvent
+from tracking.models import ListEntry, ListEvent, Profile
 from tracking.stats import person_stats
 from tracking.tests.factories import ListEntryFactory, UserFactory
 
@@ -129,3 +131,33 @@ def test_the_queries_do_not_grow_with_the_list(fan):
     with CaptureQueriesContext(connection) as large:
         person_stats(user=fan, today=TODAY)
     assert len(large) == len(small) <= 12
+
+
+def test_the_stats_page_shows_the_numbers_in_tables_and_a_friendly_start_when_empty(client, fan):
+    client.force_login(fan)
+    page = client.get(reverse("tracking:my-stats")).content.decode()
+    assert "4 titles on the list, 25 episodes watched" in page
+    assert "an estimate for 1 title" in page
+    drama = '<td>Drama</td><td class="num">2</td><td class="num">5.0</td><td class="num">6.75</td>'
+    assert f'{drama}<td class="num">-1.75</td>' in page
+    assert 'id="stats-data"' in page
+    client.force_login(UserFactory())
+    empty = client.get(reverse("tracking:my-stats")).content.decode()
+    assert "Your stats start with your first title" in empty
+    assert "<canvas" not in empty
+
+
+def test_stats_over_the_api_match_the_page(client, fan):
+    client.force_login(fan)
+    answer = client.get(reverse("me:stats")).json()
+    assert answer["total"] == 4
+    assert answer["taste_vs_crowd"][0]["genre"] == "Drama"
+    assert answer["early_picks"][0]["added_on"] == "2026-05-01"
+    assert Client().get(reverse("me:stats")).status_code in (401, 403)
+
+
+def test_public_stats_follow_the_lists_visibility(client, fan):
+    url = reverse("tracking:public-stats", args=[fan.username])
+    assert client.get(url).status_code == 404
+    Profile.objects.create(user=fan, list_public=True)
+    assert "4 titles on the list" in client.get(url).content.decode()
