@@ -13,7 +13,8 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Min
+from django.db.models import Count, Min, QuerySet
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from snapshots.models import Anime, Genre, Snapshot, Studio
@@ -48,9 +49,9 @@ def person_stats(*, user: User, today: dt.date | None = None) -> dict[str, Any]:
         "score_distribution": {str(score): scored.count(score) for score in range(1, 11)},
         "completion_rate": _share(by_status[ListStatus.COMPLETED], finished),
         "drop_rate": _share(by_status[ListStatus.DROPPED], finished),
-        **_genres_and_studios(entries),
+        **_genres_and_studios(user, entries),
         "activity": _activity(user, today),
-        "early_picks": _early_picks(entries),
+        "early_picks": _early_picks(user, entries),
         "finished_ranks": _finished_ranks(entries),
     }
 
@@ -81,11 +82,15 @@ def _watch_minutes(entries: list[dict[str, Any]]) -> tuple[int, int]:
     return round(minutes), estimated
 
 
-def _genres_and_studios(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    ids = [entry["anime_id"] for entry in entries]
+def _listed(user: User) -> QuerySet[ListEntry, Any]:
+    # A subquery, not a list of ids: thousands of parameters cost more than the join.
+    return ListEntry.objects.filter(user=user).values("anime_id")
+
+
+def _genres_and_studios(user: User, entries: list[dict[str, Any]]) -> dict[str, Any]:
     by_id = {entry["anime_id"]: entry for entry in entries}
-    genre_links = Anime.genres.through.objects.filter(anime_id__in=ids).values_list("anime_id", "genre_id")
-    studio_links = Anime.studios.through.objects.filter(anime_id__in=ids).values_list("anime_id", "studio_id")
+    genre_links = Anime.genres.through.objects.filter(anime_id__in=_listed(user)).values_list("anime_id", "genre_id")
+    studio_links = Anime.studios.through.objects.filter(anime_id__in=_listed(user)).values_list("anime_id", "studio_id")
     genres, studios = defaultdict(list), defaultdict(list)
     for anime_id, genre_id in genre_links:
         genres[genre_id].append(by_id[anime_id])
@@ -120,22 +125,24 @@ def _activity(user: User, today: dt.date) -> list[dict[str, Any]]:
     """Events and episodes watched per month, the last ACTIVITY_MONTHS months, oldest first."""
     months = [_month_back(today, back) for back in range(ACTIVITY_MONTHS - 1, -1, -1)]
     since = dt.datetime.combine(dt.date.fromisoformat(f"{months[0]}-01"), dt.time(), tzinfo=dt.UTC)
-    events: Counter[str] = Counter()
+    recent = ListEvent.objects.filter(user=user, at__gte=since)
+    events = Counter(
+        {
+            month.strftime("%Y-%m"): n
+            for month, n in recent.annotate(month=TruncMonth("at")).values_list("month").annotate(n=Count("pk"))
+        }
+    )
     episodes: Counter[str] = Counter()
-    rows = ListEvent.objects.filter(user=user, at__gte=since).values_list("at", "kind", "from_value", "to_value")
-    for at, kind, before, after in rows:
-        month = at.strftime("%Y-%m")
-        events[month] += 1
-        if kind == ListEvent.Kind.PROGRESS and before.isdigit() and after.isdigit():
-            episodes[month] += max(0, int(after) - int(before))
+    for at, before, after in recent.filter(kind=ListEvent.Kind.PROGRESS).values_list("at", "from_value", "to_value"):
+        if before.isdigit() and after.isdigit():
+            episodes[at.strftime("%Y-%m")] += max(0, int(after) - int(before))
     return [{"month": month, "events": events[month], "episodes": episodes[month]} for month in months]
 
 
-def _early_picks(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _early_picks(user: User, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Titles the person had on their list before they first entered MAL's top 50."""
-    ids = [entry["anime_id"] for entry in entries]
     entered = dict(
-        Snapshot.objects.filter(feed="top", position__lte=EARLY_TOP, anime_id__in=ids)
+        Snapshot.objects.filter(feed="top", position__lte=EARLY_TOP, anime_id__in=_listed(user))
         .values("anime_id")
         .annotate(first=Min("taken_on"))
         .values_list("anime_id", "first")
