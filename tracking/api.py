@@ -34,6 +34,7 @@ from rest_framework.views import APIView
 from snapshots.models import Anime
 from snapshots.services import AnimeNotOnMal, AnimeUnavailable, anime_fetch
 from tracking import exports, mal_xml, selectors, services
+from tracking.companion import companion_for
 from tracking.models import ApiToken, ImportJob, ListEntry, ListStatus
 from tracking.stats import person_stats
 from tracking.tasks import import_apply as import_apply_task
@@ -373,6 +374,36 @@ class MyStatsApi(PersonalApi):
     @extend_schema(responses=StatsSerializer)
     def get(self, request: Request) -> Response:
         return Response(StatsSerializer(person_stats(user=_me(request))).data)
+
+
+class SuggestionSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["next_episode", "climbing", "new_in_genre"])
+    mal_id = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class CompanionSerializer(serializers.Serializer):
+    shown = serializers.BooleanField(help_text="False when the person hid the cat (nothing else is given then).")
+    mood = serializers.ChoiceField(choices=["excited", "happy", "bored", "neutral"], allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
+    napping = serializers.BooleanField()
+    greeting = serializers.CharField(allow_blank=True)
+    suggestion = SuggestionSerializer(allow_null=True)
+
+
+class MyCompanionApi(PersonalApi):
+    """The cat: its mood from the last 14 days of the list, why, and at most one suggestion a day."""
+
+    @extend_schema(responses=CompanionSerializer)
+    def get(self, request: Request) -> Response:
+        cat = companion_for(user=_me(request))
+        if cat is None:
+            body: dict[str, Any] = {"shown": False, "mood": None, "reason": "", "napping": False, "greeting": "",
+                                    "suggestion": None}  # fmt: skip
+        else:
+            mood, suggestion = cat["mood"], cat["suggestion"]
+            body = {"shown": True, **asdict(mood), "suggestion": asdict(suggestion) if suggestion else None}
+        return Response(CompanionSerializer(body).data)
 
 
 def _me(request: Request) -> User:

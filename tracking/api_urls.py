@@ -15,4 +15,5 @@ urlpatterns = [
     path("import/<int:job_id>", api.MyImportJobApi.as_view(), name="import-job"),
     path("export", api.MyExportApi.as_view(), name="export"),
     path("stats", api.MyStatsApi.as_view(), name="stats"),
+    path("companion", api.MyCompanionApi.as_view(), name="companion"),
 ]

@@ -145,6 +145,9 @@ class Profile(models.Model):
     list_public = models.BooleanField(default=False, help_text="Anyone may see the list at /u/<username>/.")
     # The person's last searches, newest first: their query strings (tracking.services.search_remember).
     recent_searches = models.JSONField(default=list, blank=True)
+    companion_shown = models.BooleanField(default=True, help_text="Show the cat on the list and the dashboard.")
+    # The day the person said "not today" to the cat's suggestion: none more until the next day.
+    suggestion_dismissed_on = models.DateField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.user} ({'public' if self.list_public else 'private'} list)"

@@ -83,6 +83,18 @@ def list_entry_remove(*, user: User, anime: Anime) -> Removed | None:
 RECENT_SEARCHES = 10
 
 
+def companion_set(*, user: User, action: str) -> None:
+    """ "hide" or "show" the cat, or "dismiss" today's suggestion."""
+    if action not in ("hide", "show", "dismiss"):
+        raise ValidationError({"action": "Choose hide, show or dismiss."})
+    changes: dict[str, Any] = (
+        {"suggestion_dismissed_on": timezone.localdate()}
+        if action == "dismiss"
+        else {"companion_shown": action == "show"}
+    )
+    Profile.objects.update_or_create(user=user, defaults=changes)
+
+
 def search_remember(*, user: User, query: str) -> None:
     """Keep `query` (a search's query string) first among the person's last RECENT_SEARCHES searches."""
     with transaction.atomic():

@@ -20,6 +20,7 @@ urlpatterns = [
     path("my/tokens/", views.api_tokens, name="api-tokens"),
     path("my/tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api-token-revoke"),
     path("my/stats/", views.my_stats, name="my-stats"),
+    path("my/companion/", views.companion, name="companion"),
     path("u/<str:username>/", views.public_list, name="public-list"),
     path("u/<str:username>/stats/", views.public_stats, name="public-stats"),
     path("accounts/delete/", views.account_delete, name="account-delete"),

@@ -66,6 +66,7 @@ def my_list(request: HttpRequest) -> HttpResponse:
             "scores": range(10, 0, -1),
             "undo": request.session.get(UNDO_KEY),
             "list_public": bool(profile and profile.list_public),
+            "companion_shown": profile is None or profile.companion_shown,
         },
     )
 
@@ -197,6 +198,17 @@ def entry_undo(request: HttpRequest) -> HttpResponse:
             for name, value in undo["values"].items()
         }
         _save(request, anime, values, said=f"{anime.title} is back on your list.")
+    return _back(request)
+
+
+@login_required
+@require_POST
+def companion(request: HttpRequest) -> HttpResponse:
+    """Hide or show the cat, or say "not today" to its suggestion."""
+    try:
+        services.companion_set(user=_me(request), action=request.POST.get("action", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
     return _back(request)
 
 

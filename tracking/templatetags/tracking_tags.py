@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from snapshots.models import Genre
+from tracking.companion import companion_for
 from tracking.models import ListEntry, ListStatus, Profile
 
 register = template.Library()
@@ -68,3 +69,12 @@ def _label(query: str, genres: dict[int, str]) -> str:
         else:
             parts.append(f"{name.replace('_', ' ')} {value}")
     return " · ".join(parts)
+
+
+@register.inclusion_tag("tracking/_companion.html", takes_context=True)
+def companion(context: template.Context) -> dict[str, Any]:
+    """The cat, for a signed-in person who has not hidden it."""
+    request: HttpRequest | None = context.get("request")
+    if request is None or not isinstance(request.user, User):
+        return {"companion": None}
+    return {"companion": companion_for(user=request.user), "request": request, "csrf_token": context.get("csrf_token")}

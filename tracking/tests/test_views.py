@@ -18,6 +18,7 @@ MY_LIST = reverse("tracking:my-list")
 @pytest.fixture
 def fan(client):
     user = UserFactory(username="haruhi")
+    Profile.objects.create(user=user, companion_shown=False)  # the cat's suggestions would name titles too
     client.force_login(user)
     return user
 
@@ -182,6 +183,7 @@ def test_one_person_cannot_change_or_remove_anothers_entry(client, fan):
         ("api-tokens", []),
         ("api-token-revoke", [1]),
         ("account-delete", []),
+        ("companion", []),
     ],
 )
 def test_csrf_is_required_on_every_write(fan, name, args):
