@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.messages import get_messages
 from django.contrib.staticfiles.storage import staticfiles_storage
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -114,6 +114,30 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return cached_page(request, "dashboard-html", {}, "analytics/dashboard.html", _dashboard_context)
 
 
+@page
+def moving_now(request: HttpRequest) -> HttpResponse:
+    """The dashboard's "Moving now" widget alone: its script swaps it in when a new snapshot commits."""
+    return cached_page(request, "moving-now-html", {}, "analytics/_moving_now.html", _moving_context)
+
+
+@page
+def data_version(request: HttpRequest) -> HttpResponse:
+    """The data version, polled by the dashboard while it is visible: 304 while nothing has committed."""
+    version = selectors.data_version()
+    etag = f'W/"{version}"'
+    if request.headers.get("If-None-Match") == etag:
+        response = HttpResponse(status=304)
+    else:
+        response = JsonResponse({"version": version})
+    response["ETag"] = etag
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+def _moving_context() -> dict[str, Any]:
+    return {"moving": cached("moving-now", {}, selectors.moving_now)}
+
+
 def _dashboard_context() -> dict[str, Any]:
     data = {
         "top": TopRatedApi.answer({"limit": TOP_ROWS}),
@@ -125,6 +149,7 @@ def _dashboard_context() -> dict[str, Any]:
         "top_rows": TOP_ROWS,
     }
     return {
+        **_moving_context(),
         "overview": OverviewApi.answer({}),
         "top": data["top"],
         "genres": data["genres"],

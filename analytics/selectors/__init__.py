@@ -11,6 +11,7 @@ from analytics.selectors.envelope import Envelope, InsufficientHistory, resolve_
 from analytics.selectors.status import data_version, etl_runs, feeds_summary, overview
 from analytics.selectors.tables import genre_distribution, season_years, seasonal_trends, top_rated
 from analytics.selectors.trends import (
+    moving_now,
     new_entries,
     rank_climbers,
     rank_fallers,
@@ -29,6 +30,7 @@ __all__ = [
     "etl_runs",
     "feeds_summary",
     "genre_distribution",
+    "moving_now",
     "new_entries",
     "overview",
     "rank_climbers",

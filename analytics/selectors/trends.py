@@ -14,7 +14,7 @@ from typing import Any
 from django.db.models import F, Max
 
 from analytics.selectors.envelope import Envelope, Row, envelope, history_too_short, no_data, resolve_day
-from snapshots.feeds import rank_by
+from snapshots.feeds import FEEDS, rank_by
 from snapshots.models import Snapshot, SnapshotDay
 
 # The two comparison windows, in days: weekly and monthly.
@@ -267,3 +267,28 @@ def trending(*, feed: str, as_of: dt.date | None, limit: int = 5) -> dict[str, A
         "new_entries": new_entries(feed=feed, as_of=as_of, limit=limit),
         "streaks": top_streaks(feed=feed, as_of=as_of, limit=limit),
     }
+
+
+MOVING_FEEDS = ("top", "airing", "popular")
+
+
+def moving_now(*, limit: int = 3) -> list[dict[str, Any]]:
+    """Per feed, its latest snapshot's biggest weekly climbers and new top-50 entries, with when it was taken."""
+    latest = SnapshotDay.objects.select_related("run").order_by("-taken_on")
+    days = {feed: latest.filter(feed=feed).first() for feed in MOVING_FEEDS}
+    moving = []
+    for feed in MOVING_FEEDS:
+        day = days.get(feed)
+        if day is None:
+            continue
+        moving.append(
+            {
+                "feed": feed,
+                "description": FEEDS[feed].description,
+                "date": day.taken_on,
+                "taken_at": day.run.finished_at if day.run else None,
+                "climbers": rank_climbers(feed=feed, window=WEEKLY, as_of=day.taken_on, limit=limit)["results"],
+                "new_entries": new_entries(feed=feed, as_of=day.taken_on, limit=limit)["results"],
+            }
+        )
+    return moving

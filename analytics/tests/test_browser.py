@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +21,7 @@ from django.conf import settings
 from analytics import selectors
 from analytics.tests.seed import TODAY, seed_history
 from snapshots.models import EtlRun
-from snapshots.tests.factories import AnimeFactory, EtlRunFactory
+from snapshots.tests.factories import AnimeFactory, EtlRunFactory, SnapshotFactory
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -504,3 +505,18 @@ def test_dashboard_scripts_revalidate_what_they_already_hold_and_get_304s(watche
     assert all(seen == [200, 304] for seen in airing.values()), airing
     # Chromium reports a 304 the page's script takes itself (the HTTP cache bypassed) as an aborted load.
     assert [problem for problem in tab.problems if not problem.endswith("net::ERR_ABORTED")] == []
+
+
+def test_moving_now_swaps_itself_in_when_a_snapshot_commits(watched):
+    seed_history(days=20, titles=8)
+    tab = watched()
+    tab.goto("/")
+    assert tab.page.locator("#moving-now").is_visible()
+    # A new title enters the ranking: a new run commits, and the data version moves (rechecked each second).
+    run = EtlRunFactory(feed="top", taken_on=TODAY)
+    newcomer = AnimeFactory(mal_id=4242, title="Newcomer Zeta")
+    SnapshotFactory(anime=newcomer, feed="top", taken_on=TODAY, position=1, rank=1, run=run)
+    time.sleep(1.2)
+    tab.page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    tab.page.locator("#moving-now", has_text="Newcomer Zeta").wait_for()
+    assert tab.problems == []

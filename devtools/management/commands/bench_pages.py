@@ -109,6 +109,8 @@ class Command(BaseCommand):
             "/status/",
             "/about/",
             f"/search/?q={word}",
+            "/moving-now/",
+            "/data-version/",
         ]
 
     def _timed(self, client: Client, url: str) -> float:
