@@ -88,7 +88,8 @@ def public_stats(request: HttpRequest, username: str) -> HttpResponse:
 
 def _stats_page(request: HttpRequest, person: Any, *, own: bool) -> HttpResponse:
     stats = person_stats(user=person)
-    context = {"person": person, "own": own, "stats": stats, "chart_data": _stats_charts(stats)}
+    charts = _stats_charts(stats)
+    context = {"person": person, "own": own, "stats": stats, "chart_data": charts, "summaries": _summaries(charts)}
     return render(request, "tracking/stats.html", context)
 
 
@@ -99,6 +100,22 @@ def _stats_charts(stats: dict[str, Any]) -> dict[str, Any]:
         "genres": [[row["name"], row["count"]] for row in stats["top_genres"]],
         "scores": [[score, count] for score, count in stats["score_distribution"].items()],
         "activity": [[row["month"], row["events"], row["episodes"]] for row in stats["activity"]],
+    }
+
+
+def _summaries(charts: dict[str, Any]) -> dict[str, str]:
+    """Each chart in one sentence, for those who do not see it."""
+
+    def most(rows: list[list[Any]], i: int = 1) -> list[Any] | None:
+        counted = [row for row in rows if row[i]]
+        return max(counted, key=lambda row: row[i]) if counted else None
+
+    status, genre, score, month = (most(charts[name]) for name in ("statuses", "genres", "scores", "activity"))
+    return {
+        "statuses": f"Most titles are {status[0].lower()} ({status[1]})." if status else "",
+        "genres": f"The genre met most often is {genre[0]} ({genre[1]} titles)." if genre else "No genre known yet.",
+        "scores": f"The score given most often is {score[0]} ({score[1]} titles)." if score else "No scores yet.",
+        "activity": f"The busiest month was {month[0]}, with {month[1]} changes." if month else "No changes this year.",
     }
 
 

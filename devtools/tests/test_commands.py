@@ -114,7 +114,8 @@ def test_bench_pages_prints_warm_and_cold_percentiles():
     assert "warm p95" in text
     assert "/trending/" in text
     assert "/search/?q=Series" in text  # a word that finds several titles: a page, not a redirect
-    assert "7 pages x 1 requests" in text
+    assert "/data-version/" in text
+    assert "9 pages x 1 requests" in text
 
 
 def test_bench_pages_refuses_to_time_a_page_drawn_from_empty_answers():

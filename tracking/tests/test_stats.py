@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -133,6 +134,7 @@ def test_the_queries_do_not_grow_with_the_list(fan):
     assert len(large) == len(small) <= 12
 
 
+@time_machine.travel(dt.datetime(2026, 12, 4, 12, tzinfo=dt.UTC), tick=False)  # the page's "today"
 def test_the_stats_page_shows_the_numbers_in_tables_and_a_friendly_start_when_empty(client, fan):
     client.force_login(fan)
     page = client.get(reverse("tracking:my-stats")).content.decode()
@@ -141,6 +143,8 @@ def test_the_stats_page_shows_the_numbers_in_tables_and_a_friendly_start_when_em
     drama = '<td>Drama</td><td class="num">2</td><td class="num">5.0</td><td class="num">6.75</td>'
     assert f'{drama}<td class="num">-1.75</td>' in page
     assert 'id="stats-data"' in page
+    assert "The genre met most often is Action (2 titles)." in page
+    assert "The busiest month was 2026-12, with 2 changes." in page
     client.force_login(UserFactory())
     empty = client.get(reverse("tracking:my-stats")).content.decode()
     assert "Your stats start with your first title" in empty
