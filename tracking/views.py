@@ -47,21 +47,12 @@ UNDO_KEY = "tracking_undo"
 @login_required
 @require_safe
 def my_list(request: HttpRequest) -> HttpResponse:
-    filters = ListFilterForm(request.GET)
-    chosen = filters.cleaned_data if filters.is_valid() else {}
-    status, sort = chosen.get("status") or "", chosen.get("sort") or "updated"
-    entries = selectors.list_entries(user=_me(request), status=status, sort=sort)
-    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     profile = Profile.objects.filter(user=_me(request)).first()
     return render(
         request,
         "tracking/my_list.html",
         {
-            "page": page,
-            "status": status,
-            "sort": sort,
-            "sorts": filters.fields["sort"].choices,  # type: ignore[attr-defined]
-            "tabs": _tabs(selectors.status_counts(user=_me(request))),
+            **_list_context(request, _me(request)),
             "statuses": ListStatus.choices,
             "scores": range(10, 0, -1),
             "undo": request.session.get(UNDO_KEY),
@@ -80,8 +71,8 @@ def my_stats(request: HttpRequest) -> HttpResponse:
 @require_safe
 def public_stats(request: HttpRequest, username: str) -> HttpResponse:
     """A person's stats for anyone, when they made their list public (else a 404, as if there were none)."""
-    person = get_object_or_404(get_user_model(), username=username)
-    if person != request.user and not Profile.objects.filter(user=person, list_public=True).exists():
+    person = _public_person(request, username)
+    if person is None:
         return render(request, "404.html", status=404)
     return _stats_page(request, person, own=person == request.user)
 
@@ -121,25 +112,33 @@ def _summaries(charts: dict[str, Any]) -> dict[str, str]:
 
 def public_list(request: HttpRequest, username: str) -> HttpResponse:
     """A person's list for anyone to see, when they made it public (else a 404, as if there were none)."""
+    person = _public_person(request, username)
+    if person is None:
+        return render(request, "404.html", status=404)
+    return render(request, "tracking/public_list.html", {"person": person, **_list_context(request, person)})
+
+
+def _public_person(request: HttpRequest, username: str) -> Any:
+    """The person named, when their list is public or it is their own; None otherwise (as if there were none)."""
     person = get_object_or_404(get_user_model(), username=username)
     if person != request.user and not Profile.objects.filter(user=person, list_public=True).exists():
-        return render(request, "404.html", status=404)
+        return None
+    return person
+
+
+def _list_context(request: HttpRequest, person: Any) -> dict[str, Any]:
+    """A page of the person's list, in the status tab and sort the query asks for (bad values: the defaults)."""
     filters = ListFilterForm(request.GET)
     chosen = filters.cleaned_data if filters.is_valid() else {}
     status, sort = chosen.get("status") or "", chosen.get("sort") or "updated"
     entries = selectors.list_entries(user=person, status=status, sort=sort)
-    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "tracking/public_list.html",
-        {
-            "person": person,
-            "page": page,
-            "status": status,
-            "sort": sort,
-            "tabs": _tabs(selectors.status_counts(user=person)),
-        },
-    )
+    return {
+        "page": Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page")),
+        "status": status,
+        "sort": sort,
+        "sorts": filters.fields["sort"].choices,  # type: ignore[attr-defined]
+        "tabs": _tabs(selectors.status_counts(user=person)),
+    }
 
 
 @login_required
