@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "snapshots",
     "analytics",
     "tracking",
+    "alerts",
 ]
 # Developer tools (fake Jikan, demo seed, benchmarks, load test): on with DEBUG and under pytest, off
 # in production; the Docker image does not even ship the folder.
@@ -193,6 +194,12 @@ EMAIL_TIMEOUT = _email["EMAIL_TIMEOUT"] or 10
 EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "AnimeDash <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where people reach this site: the links in alert e-mails and webhook bodies start with it.
+SITE_URL = env_url("SITE_URL", schemes=("http", "https")) or "http://localhost:8000"
+
+# Alerts
+# Webhooks go only to public addresses unless this is on (a LAN install, the tests): see alerts/delivery.py.
+ALERTS_ALLOW_PRIVATE_WEBHOOKS = env_bool("ALERTS_ALLOW_PRIVATE_WEBHOOKS", default=False)
 
 # Password validation
 AUTH_PASSWORD_VALIDATORS = [
