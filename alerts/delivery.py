@@ -127,7 +127,7 @@ def _address(url: str) -> tuple[str, str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise ConnectionError(f"Cannot resolve {host}: {exc}") from exc
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not settings.ALERTS_ALLOW_PRIVATE_WEBHOOKS:
         bad = [a for a in addresses if not a.is_global or a.is_multicast]
         if bad:

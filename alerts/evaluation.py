@@ -174,6 +174,5 @@ def event_message(rule: AlertRule, title: str, data: dict[str, object]) -> str:
             f"({data.get('previous_score')} → {data.get('score')})"
         )
     verb = "climbed" if kind == Kind.CLIMBED else "fell"
-    return (
-        f"{title} {verb} {abs(int(data.get('change') or 0))} places in {feed} in {data.get('window')} days, to {where}"
-    )
+    places = abs(int(str(data.get("change") or 0)))
+    return f"{title} {verb} {places} places in {feed} in {data.get('window')} days, to {where}"

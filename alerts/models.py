@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -62,7 +63,9 @@ class AlertRule(models.Model):
     # The list statuses a "my list" rule watches; empty means every status.
     statuses = models.JSONField(default=list, blank=True)
     email = models.CharField(max_length=8, choices=Email.choices, default=Email.INSTANT)
-    webhooks = models.ManyToManyField("WebhookEndpoint", blank=True, related_name="rules")
+    webhooks: models.ManyToManyField[WebhookEndpoint, Any] = models.ManyToManyField(
+        "WebhookEndpoint", blank=True, related_name="rules"
+    )
     atom = models.BooleanField("in my Atom feed", default=True)
     active = models.BooleanField(default=True)
     # The last snapshot day this rule was evaluated on. Null: never, so its first evaluation takes the

@@ -38,6 +38,19 @@ RULE_FIELDS = (
     "atom",
     "active",
 )
+# What evaluation reads of a rule: the condition, its scope and channels (who and where are read for those that fire).
+EVALUATED_FIELDS = (
+    "user_id",
+    "kind",
+    "feed",
+    "threshold",
+    "window",
+    "scope",
+    "anime_id",
+    "statuses",
+    "email",
+    "evaluated_on",
+)
 RULES_MAX = 200
 ENDPOINTS_MAX = 20
 PREVIEW_DAYS = 30
@@ -260,8 +273,7 @@ def rules_evaluate(*, feed: str, day: dt.date) -> Evaluation:
     rules = list(
         AlertRule.objects.filter(feed=feed, active=True)
         .filter(Q(evaluated_on__isnull=True) | Q(evaluated_on__lt=day))
-        .select_related("user")
-        .prefetch_related("webhooks")
+        .only(*EVALUATED_FIELDS)
     )
     if not rules:
         return Evaluation(feed, day, 0, 0, 0)
@@ -302,11 +314,12 @@ def rules_evaluate(*, feed: str, day: dt.date) -> Evaluation:
         data.update(mal_id=anime_id, title=titles_by_id.get(anime_id, str(anime_id)), kind=rule.kind)
         message = evaluation.event_message(rule, str(data["title"]), data)
         events.append(AlertEvent(rule=rule, anime_id=anime_id, day=day, data=data, message=message[:500]))
+    channels = _channels({rule for rule, _ in firing})
     with transaction.atomic():
         AlertState.objects.filter(pk__in=state_drop).delete()
         AlertState.objects.bulk_create(state_add, batch_size=5000)
         AlertEvent.objects.bulk_create(events, batch_size=2000)
-        deliveries = [delivery for event in events for delivery in _deliveries(event)]
+        deliveries = [delivery for event in events for delivery in _deliveries(event, channels)]
         Delivery.objects.bulk_create(deliveries, batch_size=2000)
         AlertRule.objects.filter(pk__in=[rule.pk for rule in rules]).update(evaluated_on=day)
     return Evaluation(feed, day, len(rules), len(events), len(deliveries))
@@ -353,16 +366,37 @@ def _holding(
     return memo[key]
 
 
-def _deliveries(event: AlertEvent) -> list[Delivery]:
+@dataclass(frozen=True)
+class Channels:
+    """Where the firing rules send: each person's e-mail address and each rule's active webhooks."""
+
+    emails: dict[int, str]
+    webhooks: dict[int, list[int]]
+
+
+def _channels(rules: set[AlertRule]) -> Channels:
+    """Two queries for all the rules that fire, however many they are."""
+    if not rules:
+        return Channels({}, {})
+    emails = dict(User.objects.filter(pk__in={rule.user_id for rule in rules}).values_list("pk", "email"))
+    links = AlertRule.webhooks.through.objects.filter(
+        alertrule_id__in=[rule.pk for rule in rules], webhookendpoint__active=True
+    )
+    webhooks: dict[int, list[int]] = defaultdict(list)
+    for rule_id, endpoint_id in links.values_list("alertrule_id", "webhookendpoint_id"):
+        webhooks[rule_id].append(endpoint_id)
+    return Channels(emails, webhooks)
+
+
+def _deliveries(event: AlertEvent, channels: Channels) -> list[Delivery]:
     rule = event.rule
     rows = []
-    if rule.email != AlertRule.Email.OFF and rule.user.email:
+    if rule.email != AlertRule.Email.OFF and channels.emails.get(rule.user_id):
         channel = Delivery.Channel.DIGEST if rule.email == AlertRule.Email.DIGEST else Delivery.Channel.EMAIL
         rows.append(Delivery(user_id=rule.user_id, event=event, channel=channel))
     rows.extend(
-        Delivery(user_id=rule.user_id, event=event, channel=Delivery.Channel.WEBHOOK, endpoint=endpoint)
-        for endpoint in rule.webhooks.all()
-        if endpoint.active
+        Delivery(user_id=rule.user_id, event=event, channel=Delivery.Channel.WEBHOOK, endpoint_id=endpoint_id)
+        for endpoint_id in channels.webhooks.get(rule.pk, [])
     )
     return rows
 
