@@ -42,6 +42,7 @@ MAX_REDIRECTS = 3
 CLAIM = dt.timedelta(minutes=5)
 BATCH = 200
 USER_AGENT = "AnimeDash-Webhooks/1"
+ROTATION_OVERLAP = dt.timedelta(days=1)
 
 
 class Blocked(Exception):
@@ -89,12 +90,16 @@ def body_for(endpoint: WebhookEndpoint, payload: dict[str, Any]) -> bytes:
 
 
 def signed_headers(endpoint: WebhookEndpoint, msg_id: str, body: bytes, at: dt.datetime) -> dict[str, str]:
+    """The Standard Webhooks headers; within a day of a rotation, signed with the new and the old secret."""
+    secrets = [endpoint.secret]
+    if endpoint.previous_secret and endpoint.rotated_at and at - endpoint.rotated_at < ROTATION_OVERLAP:
+        secrets.append(endpoint.previous_secret)
     return {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(endpoint.secret).sign(msg_id, at, body),
+        "webhook-signature": " ".join(Webhook(secret).sign(msg_id, at, body) for secret in secrets),
     }
 
 

@@ -158,21 +158,21 @@ def event_data(rule: AlertRule, facts: DayFacts, anime_id: int) -> dict[str, obj
 
 
 def event_message(rule: AlertRule, title: str, data: dict[str, object]) -> str:
-    """The event in one sentence: "Frieren entered the top 10 of top at #7"."""
-    feed, rank = data["feed"], data.get("rank")
-    where = f"#{rank}" if rank is not None else "no place"
+    """The event in one sentence: "Frieren entered the top 10 of the top feed at #7"."""
+    feed, rank = f"the {data['feed']} feed", data.get("rank")
     kind = rule.kind
     if kind == Kind.ENTERED_TOP:
-        return f"{title} entered the top {data['top']} of {feed} at {where}"
+        return f"{title} entered the top {data['top']} of {feed} at #{rank}"
     if kind == Kind.LEFT_TOP:
-        return f"{title} left the top {data['top']} of {feed} (now {where})"
+        now = f"now #{rank}" if rank is not None else "now out of the feed"
+        return f"{title} left the top {data['top']} of {feed} ({now})"
     if kind == Kind.NEW_BEST:
-        return f"{title} reached its best place yet in {feed}: {where} (best before: #{data['previous_best']})"
+        return f"{title} reached its best place yet in {feed}: #{rank} (best before: #{data['previous_best']})"
+    window = data.get("window")
     if kind == Kind.SCORE_MOVED:
-        return (
-            f"{title}'s score moved {data.get('change')} in {data.get('window')} days "
-            f"({data.get('previous_score')} → {data.get('score')})"
-        )
+        change = Decimal(str(data.get("change")))
+        before, now_score = data.get("previous_score"), data.get("score")
+        return f"{title}'s score moved {change:+} in {window} days, from {before} to {now_score}"
     verb = "climbed" if kind == Kind.CLIMBED else "fell"
     places = abs(int(str(data.get("change") or 0)))
-    return f"{title} {verb} {places} places in {feed} in {data.get('window')} days, to {where}"
+    return f"{title} {verb} {places} places in {feed} in {window} days, from #{data.get('previous_rank')} to #{rank}"

@@ -7,9 +7,10 @@ from typing import Any
 
 from django.contrib.syndication.views import Feed
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.html import format_html, format_html_join
 
@@ -146,6 +147,13 @@ class PrivateFeed(Feed):
     feed_type = Atom1Feed
     title = "AnimeDash · my alerts"
     subtitle = "What your alert rules found in MyAnimeList's rankings."
+
+    def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().__call__(request, *args, **kwargs)
+        # The URL is the credential: no shared cache keeps the answer, no search engine lists it.
+        patch_cache_control(response, private=True, no_store=True)
+        response["X-Robots-Tag"] = "noindex"
+        return response
 
     def get_object(self, request: HttpRequest, key: str) -> FeedKey:
         return get_object_or_404(FeedKey.objects.select_related("user"), key=key)

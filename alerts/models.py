@@ -161,6 +161,10 @@ class WebhookEndpoint(models.Model):
     url = models.URLField(max_length=500)
     preset = models.CharField(max_length=8, choices=Preset.choices, default=Preset.STANDARD)
     secret = models.CharField(max_length=64, default=webhook_secret_new, editable=False)
+    # After a rotation, requests are signed with the old secret too for a day (Standard Webhooks allows
+    # several signatures), so the receiver can switch over without dropping a message.
+    previous_secret = models.CharField(max_length=64, blank=True, editable=False)
+    rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     active = models.BooleanField(default=True)
     # Why the endpoint stopped receiving (a 410 from the receiver), shown to its owner.
     disabled_reason = models.CharField(max_length=200, blank=True)

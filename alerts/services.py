@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max, Q
+from django.utils import timezone
 
 from alerts import evaluation
 from alerts.evaluation import DayFacts, Kind
@@ -234,8 +235,10 @@ def endpoint_save(
 def endpoint_rotate(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     from alerts.models import webhook_secret_new
 
+    endpoint.previous_secret = endpoint.secret
     endpoint.secret = webhook_secret_new()
-    endpoint.save(update_fields=["secret"])
+    endpoint.rotated_at = timezone.now()
+    endpoint.save(update_fields=["secret", "previous_secret", "rotated_at"])
     return endpoint
 
 

@@ -15,7 +15,9 @@ def rules_evaluate(feed: str, day: str) -> int:
     from alerts import services
 
     result = services.rules_evaluate(feed=feed, day=dt.date.fromisoformat(day))
-    logger.info("alerts evaluated", extra={"feed": feed, "day": day, "rules": result.rules, "events": result.events})
+    if result.rules:
+        counts = {"rules": result.rules, "events": result.events, "deliveries": result.deliveries}
+        logger.info("alerts evaluated", extra={"feed": feed, "day": day, **counts})
     if result.deliveries:
         transaction.on_commit(deliveries_send.delay)
     return result.events

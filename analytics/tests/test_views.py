@@ -325,12 +325,13 @@ def test_pages_answer_405_to_a_method_they_do_not_take(url):
         assert getattr(client, method)(url).status_code == 405, (method, url)
 
 
-def test_robots_txt_allows_the_pages_and_keeps_crawlers_off_the_api_and_admin(client):
+def test_robots_txt_allows_the_pages_and_keeps_crawlers_off_the_api_admin_and_personal_pages(client):
     response = client.get("/robots.txt")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
     lines = response.content.decode().splitlines()
-    assert {"User-agent: *", "Allow: /", "Disallow: /api/", "Disallow: /admin/"} <= set(lines)
+    assert {"User-agent: *", "Allow: /", "Disallow: /api/", "Disallow: /admin/", "Disallow: /my/"} <= set(lines)
+    assert "Disallow: /feeds/me/" in lines
 
 
 def test_favicon_ico_leads_to_the_site_icon(client):
