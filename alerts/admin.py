@@ -54,6 +54,21 @@ class AlertRuleAdmin(admin.ModelAdmin):
     raw_id_fields = ("user", "anime")
     filter_horizontal = ("webhooks",)
 
+    def save_model(self, request: HttpRequest, obj: AlertRule, form: Any, change: bool) -> None:
+        # Saved by the service, as everywhere else: a changed condition starts again from the history.
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name != "user"}
+        if "anime" in changes and changes["anime"] is not None:
+            changes["anime"] = changes["anime"].pk
+        if "webhooks" in changes:
+            changes["webhooks"] = [endpoint.pk for endpoint in changes["webhooks"]]
+        rule = AlertRule.objects.get(pk=obj.pk) if change else None
+        obj.pk = services.rule_save(user=obj.user, changes=changes, rule=rule).pk
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # rule_save has set the webhooks; the form's own m2m save would repeat it.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
 
 @admin.register(AlertEvent)
 class AlertEventAdmin(admin.ModelAdmin):

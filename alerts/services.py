@@ -89,7 +89,12 @@ def rule_save(*, user: User, changes: Mapping[str, Any], rule: AlertRule | None 
         # A new condition starts from the history again, like a new rule; what held before says nothing now.
         rule.evaluated_on = None
     with transaction.atomic():
-        rule.save()
+        if rule.pk is None:
+            rule.save()
+        else:
+            # Only what changed: an evaluation that ran since the rule was read keeps its day.
+            fields = [name for name in RULE_FIELDS if name != "webhooks"] + ["evaluated_on"] * changed_condition
+            rule.save(update_fields=fields)
         if changed_condition:
             rule.states.all().delete()
         if endpoints is not None:
@@ -117,8 +122,9 @@ def rule_check(rule: AlertRule) -> None:
         if not Decimal("0.01") <= threshold <= 10:
             errors["threshold"] = "Pick a score change from 0.01 to 10."
     elif rule.kind in (Kind.ENTERED_TOP, Kind.LEFT_TOP, Kind.CLIMBED, Kind.FELL):
-        if threshold != threshold.to_integral_value() or not 1 <= threshold <= 10000:
-            errors["threshold"] = "Pick a whole number of places from 1 to 10000."
+        # 9999: the column holds numbers below 10000 (max_digits=6, decimal_places=2).
+        if threshold != threshold.to_integral_value() or not 1 <= threshold <= 9999:
+            errors["threshold"] = "Pick a whole number of places from 1 to 9999."
     elif rule.kind == Kind.NEW_BEST:
         threshold = Decimal(1)
     if threshold is not None and "threshold" not in errors:
@@ -232,6 +238,10 @@ def endpoint_save(
     return endpoint
 
 
+def endpoint_delete(*, user: User, endpoint_id: int) -> bool:
+    return WebhookEndpoint.objects.filter(user=user, pk=endpoint_id).delete()[0] > 0
+
+
 def endpoint_rotate(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     from alerts.models import webhook_secret_new
 
@@ -281,15 +291,18 @@ def rules_evaluate(*, feed: str, day: dt.date) -> Evaluation:
     if not rules:
         return Evaluation(feed, day, 0, 0, 0)
     facts = _facts(feed, day, rules)
-    new_rules = [rule for rule in rules if rule.evaluated_on is None]
-    previous_day = evaluation.day_before(feed, day) if new_rules else None
-    previous = _facts(feed, previous_day, new_rules) if previous_day else None
+    lists = _list_titles(rules)
+    scopes = {rule.pk: _scope_titles(rule, lists) for rule in rules}
+    joined = {rule.pk: _joined(rule, scopes[rule.pk], lists) for rule in rules if rule.evaluated_on is not None}
+    # New rules, and titles that joined a "my list" rule since it last ran, take what held before from the history.
+    looking_back = [rule for rule in rules if rule.evaluated_on is None or joined.get(rule.pk)]
+    previous_day = evaluation.day_before(feed, day) if looking_back else None
+    previous = _facts(feed, previous_day, looking_back) if previous_day else None
     states: dict[int, dict[int, int]] = defaultdict(dict)
     for state_id, rule_id, anime_id in AlertState.objects.filter(rule__feed=feed, rule__active=True).values_list(
         "id", "rule_id", "anime_id"
     ):
         states[rule_id][anime_id] = state_id
-    lists = _list_titles(rules)
     done = set(AlertEvent.objects.filter(rule__feed=feed, day=day).values_list("rule_id", "anime_id"))
 
     state_drop: list[int] = []
@@ -297,13 +310,17 @@ def rules_evaluate(*, feed: str, day: dt.date) -> Evaluation:
     firing: list[tuple[AlertRule, int]] = []
     memo: dict[tuple[Any, ...], set[int]] = {}
     for rule in rules:
-        titles = _scope_titles(rule, lists)
+        titles = scopes[rule.pk]
         now = _holding(rule, facts, titles, memo, "now")
         kept = states.get(rule.pk, {})
         if rule.evaluated_on is None:
             before = _holding(rule, previous, titles, memo, "before") if previous else set()
         else:
             before = set(kept) if titles is None else set(kept) & titles
+            fresh = joined.get(rule.pk)
+            if fresh:
+                held = evaluation.holding(rule, previous, fresh) if previous else set()
+                before = (before - fresh) | held
         firing.extend(
             (rule, anime_id) for anime_id in evaluation.fired(rule, before, now) if (rule.pk, anime_id) not in done
         )
@@ -334,24 +351,43 @@ def _facts(feed: str, day: dt.date, rules: list[AlertRule]) -> DayFacts:
     return evaluation.facts_for(feed, day, windows=windows, best=best)
 
 
-def _list_titles(rules: list[AlertRule]) -> dict[int, dict[str, set[int]]]:
+@dataclass(frozen=True)
+class Lists:
+    """The lists of the people with a "my list" rule: titles by status, and the day each entry last changed."""
+
+    titles: dict[int, dict[str, set[int]]]
+    changed_on: dict[int, dict[int, dt.date]]
+
+
+def _list_titles(rules: list[AlertRule]) -> Lists:
     """Per person with a "my list" rule, their titles by status (one query for all of them)."""
     people = {rule.user_id for rule in rules if rule.scope == AlertRule.Scope.LIST}
-    lists: dict[int, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    lists = Lists(defaultdict(lambda: defaultdict(set)), defaultdict(dict))
     if people:
-        for user_id, anime_id, status in ListEntry.objects.filter(user_id__in=people).values_list(
-            "user_id", "anime_id", "status"
+        for user_id, anime_id, status, updated_at in ListEntry.objects.filter(user_id__in=people).values_list(
+            "user_id", "anime_id", "status", "updated_at"
         ):
-            lists[user_id][status].add(anime_id)
+            lists.titles[user_id][status].add(anime_id)
+            lists.changed_on[user_id][anime_id] = updated_at.date()
     return lists
 
 
-def _scope_titles(rule: AlertRule, lists: Mapping[int, Mapping[str, set[int]]]) -> set[int] | None:
+def _joined(rule: AlertRule, titles: set[int] | None, lists: Lists) -> set[int]:
+    """The titles of a "my list" rule whose entry changed since the rule's last evaluated day: they may have
+    joined its scope since, so, as for a new rule, what held before them comes from the history. A title put
+    on the list while in the top 10 has not entered the top 10."""
+    if rule.scope != AlertRule.Scope.LIST or not titles or rule.evaluated_on is None:
+        return set()
+    changed_on = lists.changed_on.get(rule.user_id, {})
+    return {anime_id for anime_id in titles if changed_on.get(anime_id, dt.date.min) >= rule.evaluated_on}
+
+
+def _scope_titles(rule: AlertRule, lists: Lists) -> set[int] | None:
     """The titles a rule watches; None for the whole feed."""
     if rule.scope == AlertRule.Scope.TITLE:
         return {rule.anime_id} if rule.anime_id else set()
     if rule.scope == AlertRule.Scope.LIST:
-        by_status = lists.get(rule.user_id, {})
+        by_status = lists.titles.get(rule.user_id, {})
         statuses = rule.statuses or ListStatus.values
         return set().union(*(by_status.get(status, set()) for status in statuses))
     return None

@@ -306,8 +306,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # Two enums named after their field "status": the ETL run's and a list entry's.
-    "ENUM_NAME_OVERRIDES": {"ListStatusEnum": "tracking.models.ListStatus"},
+    # Enums named after their field: "status" (the ETL run's, a list entry's) and "kind" (a suggestion's, a rule's).
+    "ENUM_NAME_OVERRIDES": {
+        "ListStatusEnum": "tracking.models.ListStatus",
+        "AlertKindEnum": "alerts.models.AlertRule.Kind",
+    },
 }
 
 # Metrics

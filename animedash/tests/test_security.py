@@ -131,13 +131,24 @@ def test_admin_login_locks_out_after_five_failures_even_with_the_right_password(
 # Endpoints that accept writes ------------------------------------------------------------------------
 
 # Every (API URL, method) that changes something, and who may call it. A new one must be added here.
-# Staff only: starting an ETL run. Each person's own list (tracking/tests/test_api.py tests who reaches whose).
+# Staff only: starting an ETL run. Each person's own list and alerts (tracking/tests/test_api.py and
+# alerts/tests/test_api.py test who reaches whose).
 STAFF_WRITES = {("/api/v1/etl/runs", "POST")}
 PERSONAL_WRITES = {
     ("/api/v1/me/list", "POST"),
     ("/api/v1/me/list/1", "PATCH"),
     ("/api/v1/me/list/1", "DELETE"),
     ("/api/v1/me/import", "POST"),
+    ("/api/v1/me/alerts", "POST"),
+    ("/api/v1/me/alerts/1", "PATCH"),
+    ("/api/v1/me/alerts/1", "DELETE"),
+    ("/api/v1/me/alerts/preview", "POST"),
+    ("/api/v1/me/alerts/webhooks", "POST"),
+    ("/api/v1/me/alerts/webhooks/1", "PATCH"),
+    ("/api/v1/me/alerts/webhooks/1", "DELETE"),
+    ("/api/v1/me/alerts/webhooks/1/test", "POST"),
+    ("/api/v1/me/alerts/webhooks/1/rotate", "POST"),
+    ("/api/v1/me/alerts/feed", "POST"),
 }
 UNSAFE_METHODS = ("post", "put", "patch", "delete")
 

@@ -16,5 +16,6 @@ def test_bench_alerts_reports_evaluation_and_delivery():
     text = out.getvalue()
     # A command, not a timed test: check the report's shape, never its timings.
     assert "evaluation of 300 rules over a day of all six feeds" in text
-    assert "first" in text and "daily" in text
+    assert "  first " in text
+    assert "  daily " in text
     assert "delivery of 20 signed webhooks to a loopback receiver" in text
