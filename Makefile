@@ -54,13 +54,13 @@ test: install browser tools loadtools
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_BROKER_URL= \
 	ALLOWED_HOSTS=testserver,127.0.0.1,localhost \
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
-	# The selectors must give the same numbers, and the ETL's load the same rows, on the embedded
-	# SQLite: their tests again, in memory (one process: xdist would turn the in-memory database
-	# into files named after it).
+	# The selectors must give the same numbers, the ETL's load the same rows, and alerts fire and send alike
+	# on the embedded SQLite: their tests again, in memory (one process: xdist would turn the in-memory
+	# database into files named after it).
 	DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production-use-0123456789abcdef \
 	DATABASE_URL=sqlite://:memory: REDIS_URL= CELERY_BROKER_URL= \
 	$(VENV)/bin/pytest analytics/tests/test_selectors.py analytics/tests/test_selectors_reference.py \
-		snapshots/tests/test_services.py --no-cov -q
+		snapshots/tests/test_services.py alerts/tests/test_evaluation.py alerts/tests/test_delivery.py --no-cov -q
 
 format: install
 	$(VENV)/bin/ruff check --fix .

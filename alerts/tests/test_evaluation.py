@@ -512,6 +512,8 @@ def queries_for(count: int) -> tuple[int, int, int]:
     return len(first), len(second), events
 
 
+# SQLite's limit on a statement's parameters splits the INSERTs into more batches as rows grow.
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="the fixed query count is PostgreSQL's")
 def test_evaluation_takes_the_same_number_of_queries_for_a_few_rules_and_for_200():
     moving_history()
     for n in range(5):
