@@ -16,20 +16,7 @@ from alerts.models import AlertEvent, AlertRule, Delivery, WebhookEndpoint
 class AlertRuleForm(forms.ModelForm):
     class Meta:
         model = AlertRule
-        fields = (
-            "user",
-            "kind",
-            "feed",
-            "threshold",
-            "window",
-            "scope",
-            "anime",
-            "statuses",
-            "email",
-            "webhooks",
-            "atom",
-            "active",
-        )
+        fields = ("user", *services.RULE_FIELDS)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
