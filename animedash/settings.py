@@ -201,6 +201,11 @@ SITE_URL = env_url("SITE_URL", schemes=("http", "https")) or "http://localhost:8
 # Webhooks go only to public addresses unless this is on (a LAN install, the tests): see alerts/delivery.py.
 ALERTS_ALLOW_PRIVATE_WEBHOOKS = env_bool("ALERTS_ALLOW_PRIVATE_WEBHOOKS", default=False)
 
+# Exports
+# `manage.py export` and the nightly task write the open data dumps here, keeping the newest EXPORT_KEEP.
+EXPORT_DIR = Path(env_str("EXPORT_DIR") or BASE_DIR / "exports")
+EXPORT_KEEP = env_int("EXPORT_KEEP", default=7, minimum=1)
+
 # Password validation
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,0 +1,533 @@
+"""The open data dump: the whole ranking history as Parquet, SQLite and gzipped CSV, with a manifest.
+
+A dump is written into `<out>/.tmp-<name>` and renamed to `<out>/<name>` only once every file and the
+manifest are complete, so a reader never sees half a dump and an interrupted one leaves nothing visible.
+Snapshots are streamed from a server-side cursor in batches, one file per feed and month, so memory
+stays flat however long the history grows.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import re
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.db import connection, transaction
+from django.utils import timezone
+
+from snapshots.feeds import rank_by
+from snapshots.models import Anime, EtlRun, Snapshot, SnapshotDay
+
+SCHEMA_VERSION = 1
+FORMATS = ("parquet", "sqlite", "csv")
+SQLITE_NAME = "animedash.sqlite3"
+BATCH_ROWS = 10_000
+# A dump folder's name: its UTC start time, with a suffix when two start within the same second.
+DUMP_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-(\d+))?$")
+# A temporary folder this old was left by a killed process (a crash cleans up after itself).
+STALE_TMP_SECONDS = 24 * 3600
+LICENCE = (
+    "Facts only: rankings, numbers and title facts; no synopses and no images. Data from MyAnimeList "
+    "(https://myanimelist.net) via the Jikan API (https://jikan.moe); MyAnimeList's terms apply to it."
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    arrow: pa.DataType
+    sql: str
+    meaning: str
+    unit: str = ""
+
+
+def _col(name: str, arrow: pa.DataType, meaning: str, unit: str = "") -> Column:
+    sql = {
+        pa.int32(): "INTEGER",
+        pa.int64(): "INTEGER",
+        pa.bool_(): "INTEGER",
+        pa.date32(): "TEXT",
+        pa.string(): "TEXT",
+    }.get(arrow, "NUMERIC" if pa.types.is_decimal(arrow) else "TEXT")
+    return Column(name, arrow, sql, meaning, unit)
+
+
+DECIMAL = pa.decimal128(4, 2)
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+I32, I64, DATE, TEXT = pa.int32(), pa.int64(), pa.date32(), pa.string()
+
+TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
+    "snapshots": (
+        "Where one title stood in one feed on one day.",
+        (
+            _col("mal_id", I32, "MyAnimeList id of the title"),
+            _col("feed", TEXT, "the ranking list (top, airing, upcoming, popular, movies, season)"),
+            _col("taken_on", DATE, "the day of the snapshot", "UTC date"),
+            _col("feed_rank", I32, "the rank the feed ranks by: rank for top, popularity for popular, else position"),
+            _col("position", I32, "1-based order among the items loaded that day"),
+            _col("rank", I32, "MyAnimeList rank by score that day"),
+            _col("popularity", I32, "MyAnimeList rank by members that day"),
+            _col("score", DECIMAL, "MyAnimeList mean score that day", "points out of 10, 2 decimals"),
+            _col("scored_by", I32, "users who scored the title", "users"),
+            _col("members", I32, "users with the title on their list", "users"),
+            _col("favorites", I32, "users who made the title a favourite", "users"),
+        ),
+    ),
+    "titles": (
+        "Facts about each title (no synopsis, no image).",
+        (
+            _col("mal_id", I32, "MyAnimeList id"),
+            _col("title", TEXT, "main title"),
+            _col("title_english", TEXT, "English title, empty when none"),
+            _col("title_japanese", TEXT, "Japanese title, empty when none"),
+            _col("type", TEXT, "TV, Movie, OVA, ONA, Special, Music..."),
+            _col("source", TEXT, "source material (Manga, Original, Light novel...)"),
+            _col("episodes", I32, "episode count, null when unknown", "episodes"),
+            _col("episode_minutes", I32, "length of one episode, null when unknown", "minutes"),
+            _col("status", TEXT, "airing status as MyAnimeList gives it"),
+            _col("airing", pa.bool_(), "currently airing"),
+            _col("aired_from", DATE, "first air date", "date"),
+            _col("aired_to", DATE, "last air date", "date"),
+            _col("season", TEXT, "premiere season (winter, spring, summer, fall)"),
+            _col("year", I32, "premiere year", "year"),
+            _col("rating", TEXT, "age rating"),
+            _col("url", TEXT, "the title's MyAnimeList page"),
+            _col("first_seen", DATE, "first day AnimeDash saw the title in any feed", "UTC date"),
+            _col("last_seen", DATE, "last day AnimeDash saw the title in any feed", "UTC date"),
+        ),
+    ),
+    "title_genres": (
+        "The genres, themes and demographics of each title.",
+        (
+            _col("mal_id", I32, "MyAnimeList id of the title"),
+            _col("genre_id", I32, "MyAnimeList id of the genre"),
+            _col("name", TEXT, "genre name"),
+            _col("kind", TEXT, "genre, explicit, theme or demographic"),
+        ),
+    ),
+    "title_studios": (
+        "The studios of each title.",
+        (
+            _col("mal_id", I32, "MyAnimeList id of the title"),
+            _col("studio_id", I32, "MyAnimeList id of the studio"),
+            _col("name", TEXT, "studio name"),
+        ),
+    ),
+    "feed_days": (
+        "The days each feed has a committed snapshot, and how many rows.",
+        (
+            _col("feed", TEXT, "the ranking list"),
+            _col("taken_on", DATE, "the day", "UTC date"),
+            _col("rows", I32, "snapshot rows that day", "rows"),
+        ),
+    ),
+    "etl_runs": (
+        "The ETL runs that fetched the feeds from Jikan.",
+        (
+            _col("id", I64, "run id"),
+            _col("feed", TEXT, "the ranking list"),
+            _col("taken_on", DATE, "the day the run snapshotted", "UTC date"),
+            _col("status", TEXT, "running, success, partial, failed, skipped or queued"),
+            _col("started_at", TIMESTAMP, "when the run started", "UTC timestamp"),
+            _col("finished_at", TIMESTAMP, "when the run ended, null while running", "UTC timestamp"),
+            _col("items_loaded", I32, "items written as snapshot rows", "items"),
+            _col("items_rejected", I32, "items that failed validation", "items"),
+        ),
+    ),
+}
+# For the usual reads: a feed's days, and one title's history.
+SQLITE_INDEXES = (
+    "CREATE INDEX snapshots_feed_day ON snapshots (feed, taken_on)",
+    "CREATE INDEX snapshots_mal_id ON snapshots (mal_id)",
+    "CREATE INDEX title_genres_mal_id ON title_genres (mal_id)",
+    "CREATE INDEX title_studios_mal_id ON title_studios (mal_id)",
+)
+
+Row = tuple[Any, ...]
+# (table, part name or None for a table in one file, rows). A part's batches come together, in order.
+Batch = tuple[str, str | None, list[Row]]
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    rows: dict[str, int]
+    files: int
+    bytes: int
+    seconds: float
+    deleted: list[Path] = field(default_factory=list)
+
+
+def exports_write(
+    *,
+    out: Path,
+    formats: Sequence[str] = FORMATS,
+    since: date | None = None,
+    keep: int = 7,
+    on_file: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Write one dump under `out` and keep only the newest `keep` dumps.
+
+    All tables are read in one REPEATABLE READ transaction on PostgreSQL, so they agree with each
+    other. With `since`, only the snapshot rows, feed days and runs from that day on are written (an
+    incremental dump, marked so in its manifest); titles, genres and studios are always whole.
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1: the dump just written is always kept")
+    unknown = set(formats) - set(FORMATS)
+    if unknown or not formats:
+        raise ValueError(f"unknown format {', '.join(sorted(unknown)) or '(none)'}; choose from {', '.join(FORMATS)}")
+    started = time.monotonic()
+    generated_at = timezone.now().replace(microsecond=0)
+    out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_tmp(out)
+    name = generated_at.strftime("%Y-%m-%dT%H%M%SZ")
+    tmp = out / f".tmp-{name}-{time.time_ns()}"
+    tmp.mkdir()
+    try:
+        writer = _DumpWriter(tmp, formats, on_file)
+        with _consistent_read():
+            run_ids: set[int] = set()
+            stats = writer.write_all(_batches(since, run_ids))
+            stats.run_ids = sorted(run_ids)
+        manifest = _manifest(writer, stats, generated_at=generated_at, since=since, formats=formats)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        path = _publish(tmp, out, name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    deleted = _prune(out, keep=keep)
+    total_bytes = sum(f["bytes"] for f in manifest["files"])
+    return ExportResult(
+        path, writer.table_rows, len(manifest["files"]), total_bytes, time.monotonic() - started, deleted
+    )
+
+
+def dumps_list(*, out: Path) -> list[Path]:
+    """The complete dumps under `out`, oldest first."""
+    if not out.is_dir():
+        return []
+    found = [(m, p) for p in out.iterdir() if p.is_dir() and (m := DUMP_NAME.match(p.name))]
+    found.sort(key=lambda mp: (mp[0].group(1), int(mp[0].group(2) or 0)))
+    return [p for _, p in found]
+
+
+# Reading
+
+
+@contextmanager
+def _consistent_read() -> Iterator[None]:
+    """One snapshot of the database for the whole dump (PostgreSQL), so snapshots, days and runs agree.
+
+    Inside a caller's transaction (the tests) the isolation level can no longer be set: it reads in that one."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+def _batches(since: date | None, run_ids: set[int]) -> Iterator[Batch]:
+    yield from _snapshot_batches(since, run_ids)
+    titles = Anime.objects.order_by("mal_id").values_list(*[c.name for c in TABLES["titles"][1]])
+    yield from _chunked("titles", titles.iterator(chunk_size=BATCH_ROWS))
+    genres = Anime.genres.through.objects.order_by("anime_id", "genre_id")
+    yield from _chunked(
+        "title_genres", genres.values_list("anime_id", "genre_id", "genre__name", "genre__kind").iterator(BATCH_ROWS)
+    )
+    studios = Anime.studios.through.objects.order_by("anime_id", "studio_id")
+    yield from _chunked(
+        "title_studios", studios.values_list("anime_id", "studio_id", "studio__name").iterator(BATCH_ROWS)
+    )
+    days = SnapshotDay.objects.order_by("feed", "taken_on")
+    runs = EtlRun.objects.order_by("id")
+    if since is not None:
+        days, runs = days.filter(taken_on__gte=since), runs.filter(taken_on__gte=since)
+    yield from _chunked("feed_days", days.values_list("feed", "taken_on", "rows").iterator(BATCH_ROWS))
+    run_fields = [c.name for c in TABLES["etl_runs"][1]]
+    yield from _chunked("etl_runs", runs.values_list(*run_fields).iterator(BATCH_ROWS))
+
+
+SNAPSHOT_FIELDS = (
+    *("anime_id", "feed", "taken_on", "position", "rank", "popularity", "score"),
+    *("scored_by", "members", "favorites", "run_id"),
+)
+
+
+def _snapshot_batches(since: date | None, run_ids: set[int]) -> Iterator[Batch]:
+    """Snapshot rows in (feed, day, position) order, cut into batches that never span a feed-month.
+
+    Adds the ids of the ETL runs that wrote them to `run_ids`."""
+    rows = Snapshot.objects.order_by("feed", "taken_on", "position")
+    if since is not None:
+        rows = rows.filter(taken_on__gte=since)
+    part: str | None = None
+    batch: list[Row] = []
+    # Where each feed's rank field sits in a row: rank for top, popularity for popular, else position.
+    rank_at: dict[str, int] = {}
+    for row in rows.values_list(*SNAPSHOT_FIELDS).iterator(chunk_size=BATCH_ROWS):
+        mal_id, feed, day, *numbers, run_id = row
+        row_part = f"feed={feed}/{day:%Y-%m}"
+        if row_part != part or len(batch) >= BATCH_ROWS:
+            if batch:
+                yield ("snapshots", part, batch)
+            part, batch = row_part, []
+        if feed not in rank_at:
+            rank_at[feed] = SNAPSHOT_FIELDS.index(rank_by(feed))
+        batch.append((mal_id, feed, day, row[rank_at[feed]], *numbers))
+        if run_id is not None:
+            run_ids.add(run_id)
+    if batch:
+        yield ("snapshots", part, batch)
+
+
+def _chunked(table: str, rows: Iterable[Row]) -> Iterator[Batch]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH_ROWS:
+            yield (table, None, batch)
+            batch = []
+    # A table with no rows still gets its (empty) file, so every dump has the same file set.
+    yield (table, None, batch)
+
+
+# Writing
+
+
+@dataclass
+class _Stats:
+    first_day: date | None = None
+    last_day: date | None = None
+    run_ids: list[int] = field(default_factory=list)
+
+
+class _DumpWriter:
+    def __init__(self, root: Path, formats: Sequence[str], on_file: Callable[[str], None] | None) -> None:
+        self.root = root
+        self.formats = [f for f in FORMATS if f in formats]
+        self.on_file = on_file or (lambda path: None)
+        self.files: list[dict[str, Any]] = []
+        self.table_rows: dict[str, int] = dict.fromkeys(TABLES, 0)
+        self._part: tuple[str, str | None] | None = None
+        self._parquet: pq.ParquetWriter | None = None
+        self._csv: tuple[Any, Any] | None = None
+        self._part_rows = 0
+        self._sqlite: sqlite3.Connection | None = None
+
+    def write_all(self, batches: Iterable[Batch]) -> _Stats:
+        stats = _Stats()
+        if "sqlite" in self.formats:
+            self._sqlite_open()
+        try:
+            for table, part, rows in batches:
+                if (table, part) != self._part:
+                    self._close_part()
+                    self._open_part(table, part)
+                self._write(table, rows)
+                if table == "snapshots" and rows:
+                    # Rows come by feed first, so any feed may hold the first or the last day.
+                    first, last = min(r[2] for r in rows), max(r[2] for r in rows)
+                    stats.first_day = min(first, stats.first_day or first)
+                    stats.last_day = max(last, stats.last_day or last)
+            self._close_part()
+            if self._sqlite is not None:
+                self._sqlite_close()
+        finally:
+            self._abort()
+        return stats
+
+    def _columns(self, table: str) -> tuple[Column, ...]:
+        return TABLES[table][1]
+
+    def _path(self, fmt: str, table: str, part: str | None, suffix: str) -> Path:
+        relative = f"{fmt}/{table}/{part}{suffix}" if part else f"{fmt}/{table}{suffix}"
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _open_part(self, table: str, part: str | None) -> None:
+        self._part, self._part_rows = (table, part), 0
+        if "parquet" in self.formats:
+            schema = pa.schema([pa.field(c.name, c.arrow, nullable=True) for c in self._columns(table)])
+            self._parquet = pq.ParquetWriter(self._path("parquet", table, part, ".parquet"), schema, compression="zstd")
+        if "csv" in self.formats:
+            # mtime=0: the same rows give the same bytes, and so the same checksum.
+            raw = gzip.GzipFile(self._path("csv", table, part, ".csv.gz"), "wb", mtime=0)
+            handle = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            writer = csv.writer(handle)
+            writer.writerow([c.name for c in self._columns(table)])
+            self._csv = (handle, writer)
+
+    def _write(self, table: str, rows: list[Row]) -> None:
+        columns = self._columns(table)
+        self._part_rows += len(rows)
+        self.table_rows[table] += len(rows)
+        if not rows:
+            return
+        if self._parquet is not None:
+            arrays = [
+                pa.array(values, type=c.arrow) for c, values in zip(columns, zip(*rows, strict=True), strict=True)
+            ]
+            self._parquet.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self._parquet.schema))
+        if self._csv is not None:
+            self._csv[1].writerows([[_text(v) for v in row] for row in rows])
+        if self._sqlite is not None:
+            marks = ", ".join("?" * len(columns))
+            self._sqlite.executemany(f"INSERT INTO {table} VALUES ({marks})", [tuple(map(_sql, r)) for r in rows])
+
+    def _close_part(self) -> None:
+        if self._part is None:
+            return
+        table, part = self._part
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+            self._add_file(self._path("parquet", table, part, ".parquet"), "parquet", {table: self._part_rows})
+        if self._csv is not None:
+            self._csv[0].close()
+            self._csv = None
+            self._add_file(self._path("csv", table, part, ".csv.gz"), "csv", {table: self._part_rows})
+        self._part = None
+
+    def _sqlite_open(self) -> None:
+        self._sqlite = sqlite3.connect(self.root / SQLITE_NAME)
+        # A fresh file that is renamed into place only when complete: no journal needed.
+        self._sqlite.execute("PRAGMA journal_mode = OFF")
+        self._sqlite.execute("PRAGMA synchronous = OFF")
+        for table, (_, columns) in TABLES.items():
+            body = ", ".join(f'"{c.name}" {c.sql}' for c in columns)
+            self._sqlite.execute(f"CREATE TABLE {table} ({body})")
+
+    def _sqlite_close(self) -> None:
+        assert self._sqlite is not None
+        for statement in SQLITE_INDEXES:
+            self._sqlite.execute(statement)
+        self._sqlite.commit()
+        self._sqlite.execute("VACUUM")
+        self._sqlite.close()
+        self._sqlite = None
+        self._add_file(self.root / SQLITE_NAME, "sqlite", dict(self.table_rows))
+
+    def _abort(self) -> None:
+        # On error: release the open files so the temporary folder can be removed.
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._csv is not None:
+            self._csv[0].close()
+        if self._sqlite is not None:
+            self._sqlite.close()
+        self._parquet = self._csv = self._sqlite = None
+
+    def _add_file(self, path: Path, fmt: str, rows: dict[str, int]) -> None:
+        relative = path.relative_to(self.root).as_posix()
+        entry = {"path": relative, "format": fmt, "rows": rows, "bytes": path.stat().st_size, "sha256": sha256(path)}
+        self.files.append(entry)
+        self.on_file(relative)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _text(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _sql(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+# Manifest, publishing and retention
+
+
+def _manifest(
+    writer: _DumpWriter, stats: _Stats, *, generated_at: datetime, since: date | None, formats: Sequence[str]
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": generated_at.isoformat().replace("+00:00", "Z"),
+        "incremental": since is not None,
+        "since": since.isoformat() if since else None,
+        "formats": writer.formats,
+        "span": {
+            "first_day": stats.first_day.isoformat() if stats.first_day else None,
+            "last_day": stats.last_day.isoformat() if stats.last_day else None,
+        },
+        "etl_run_ids": stats.run_ids,
+        "licence": LICENCE,
+        "tables": {
+            table: {
+                "description": description,
+                "rows": writer.table_rows[table],
+                "columns": [
+                    {"name": c.name, "type": str(c.arrow), "meaning": c.meaning, "unit": c.unit or None}
+                    for c in columns
+                ],
+            }
+            for table, (description, columns) in TABLES.items()
+        },
+        "files": writer.files,
+    }
+
+
+def _publish(tmp: Path, out: Path, name: str) -> Path:
+    """Rename the finished folder into place, under a free name (two dumps may start in one second)."""
+    for attempt in range(100):
+        target = out / (name if attempt == 0 else f"{name}-{attempt}")
+        if target.exists():
+            continue
+        try:
+            tmp.rename(target)
+        except OSError:
+            continue  # another dump took the name between our check and the rename
+        return target
+    raise RuntimeError(f"no free dump name for {name} in {out}")
+
+
+def _prune(out: Path, *, keep: int) -> list[Path]:
+    dumps = dumps_list(out=out)
+    old = dumps[: max(len(dumps) - keep, 0)]
+    for path in old:
+        shutil.rmtree(path, ignore_errors=True)
+    return old
+
+
+def _remove_stale_tmp(out: Path) -> None:
+    now = time.time()
+    for path in out.glob(".tmp-*"):
+        if path.is_dir() and now - path.stat().st_mtime > STALE_TMP_SECONDS:
+            shutil.rmtree(path, ignore_errors=True)
