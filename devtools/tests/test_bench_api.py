@@ -10,7 +10,8 @@ from analytics.api.trends import RankClimbersApi
 from analytics.tests.seed import seed_history
 from devtools.benchdb import child_env, run_child
 from devtools.endpoints import ENDPOINTS
-from devtools.management.commands.bench_api import _checked_get, _fill
+from devtools.history import fill
+from devtools.management.commands.bench_api import _checked_get
 from snapshots.feeds import FEEDS
 from snapshots.models import Snapshot, SnapshotDay
 
@@ -66,7 +67,7 @@ def test_a_failed_child_process_raises_its_last_lines_not_a_traceback(settings):
 def test_bench_api_history_is_one_the_read_side_answers_for_every_timed_request(settings):
     # The fill writes in bulk, past the signals that move the data version: no cached answer may stand in.
     settings.ANALYTICS_CACHE_ENABLED = False
-    shape, context = _fill(3000)
+    shape, context = fill(3000)
     # As the ETL records it: each feed's day with its row count.
     assert SnapshotDay.objects.count() == len(FEEDS) * shape.days
     assert sum(SnapshotDay.objects.values_list("rows", flat=True)) == Snapshot.objects.count()
