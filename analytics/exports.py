@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import io
 import json
-import re
 import shutil
 import sqlite3
 import time
@@ -30,6 +29,7 @@ import pyarrow.parquet as pq
 from django.db import connection, transaction
 from django.utils import timezone
 
+from analytics.dumps import dumps_list
 from snapshots.feeds import rank_by
 from snapshots.models import Anime, EtlRun, Snapshot, SnapshotDay
 
@@ -37,8 +37,6 @@ SCHEMA_VERSION = 1
 FORMATS = ("parquet", "sqlite", "csv")
 SQLITE_NAME = "animedash.sqlite3"
 BATCH_ROWS = 10_000
-# A dump folder's name: its UTC start time, with a suffix when two start within the same second.
-DUMP_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-(\d+))?$")
 # A temporary folder this old was left by a killed process (a crash cleans up after itself).
 STALE_TMP_SECONDS = 24 * 3600
 LICENCE = (
@@ -216,15 +214,6 @@ def exports_write(
     return ExportResult(
         path, writer.table_rows, len(manifest["files"]), total_bytes, time.monotonic() - started, deleted
     )
-
-
-def dumps_list(*, out: Path) -> list[Path]:
-    """The complete dumps under `out`, oldest first."""
-    if not out.is_dir():
-        return []
-    found = [(m, p) for p in out.iterdir() if p.is_dir() and (m := DUMP_NAME.match(p.name))]
-    found.sort(key=lambda mp: (mp[0].group(1), int(mp[0].group(2) or 0)))
-    return [p for _, p in found]
 
 
 # Reading

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from analytics import views
+from analytics import data_views, views
 
 app_name = "analytics"
 
@@ -17,4 +17,6 @@ urlpatterns = [
     path("status/", views.status, name="status"),
     path("about/", views.about, name="about"),
     path("search/", views.search, name="search"),
+    path("data/", data_views.data, name="data"),
+    path("data/<str:dump>/<path:path>", data_views.data_file, name="data-file"),
 ]

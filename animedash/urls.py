@@ -36,6 +36,7 @@ urlpatterns = [
     path("api/v1/me/alerts", include("alerts.api_urls")),
     path("api/v1/me/", include("tracking.api_urls")),
     path("api/v1/", include("analytics.api.urls")),
+    path("api/v1/exports", include("analytics.api.export_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
     path("", include("analytics.urls")),

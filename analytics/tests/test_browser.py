@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from analytics import selectors
+from analytics import exports, selectors
 from analytics.tests.seed import TODAY, seed_history
 from snapshots.models import EtlRun
 from snapshots.tests.factories import AnimeFactory, EtlRunFactory, SnapshotFactory
@@ -140,8 +140,10 @@ def watched(browser, live_server) -> Iterator:
         page.close()
 
 
-def test_every_page_loads_cleanly_and_fits_desktop_and_phone(watched):
+def test_every_page_loads_cleanly_and_fits_desktop_and_phone(watched, settings, tmp_path):
     anime = seed_history()
+    settings.EXPORT_DIR = tmp_path  # the data page lists a dump
+    exports.exports_write(out=tmp_path)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     pages = {
         "dashboard": "/",
@@ -150,6 +152,7 @@ def test_every_page_loads_cleanly_and_fits_desktop_and_phone(watched):
         "status": "/status/",
         "about": "/about/",
         "search": "/search/?q=series",
+        "data": "/data/",
     }
     for viewport in VIEWPORTS:
         tab = watched(viewport)
@@ -220,8 +223,12 @@ def weak_focus_rings(tab) -> list[str]:
     return weak
 
 
-def test_axe_finds_no_violation_and_focus_rings_contrast_on_every_page_at_desktop_and_phone_width(watched):
+def test_axe_finds_no_violation_and_focus_rings_contrast_on_every_page_at_desktop_and_phone_width(
+    watched, settings, tmp_path
+):
     anime = seed_history()
+    settings.EXPORT_DIR = tmp_path  # the data page lists a dump
+    exports.exports_write(out=tmp_path)
     EtlRunFactory(feed="airing", trigger=EtlRun.Trigger.DEMO)  # the demo banner shows too
     pages = [
         "/",
@@ -231,6 +238,7 @@ def test_axe_finds_no_violation_and_focus_rings_contrast_on_every_page_at_deskto
         "/status/",
         "/about/",
         "/search/?q=series",
+        "/data/",
         "/no-such-page/",
     ]
     found = {}
