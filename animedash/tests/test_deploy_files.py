@@ -442,6 +442,16 @@ def test_compose_starts_web_after_the_migrate_one_shot_and_uses_named_volumes():
             assert source.startswith(".") or source.startswith("/var/run/") or source in compose["volumes"], volume
 
 
+def test_compose_shares_the_open_data_dumps_written_by_the_worker_with_web_read_only():
+    compose = _yaml(COMPOSE)
+    services_ = compose["services"]
+    assert "exports" in compose["volumes"]
+    # The worker runs the nightly dump (Celery); beat only schedules it.
+    assert "exports:/app/exports" in services_["worker"]["volumes"]
+    assert "exports:/app/exports:ro" in services_["web"]["volumes"]
+    assert _compose_env("worker")["EXPORT_DIR"] == "/app/exports"
+
+
 def test_compose_serves_metrics_on_their_own_ports_and_publishes_only_the_app():
     services_ = _yaml(COMPOSE)["services"]
     assert services_["web"]["environment"]["WEB_METRICS_PORT"] == str(WEB_METRICS_PORT)
@@ -621,6 +631,24 @@ def test_kubernetes_serves_metrics_on_their_own_ports_which_neither_service_nor_
     assert backends == [{"name": "http"}]
 
 
+def test_kubernetes_mounts_the_exports_claim_read_write_in_the_worker_and_read_only_in_web():
+    (claim,) = [d for _, d in _k8s_documents() if d["kind"] == "PersistentVolumeClaim"]
+    assert claim["metadata"]["name"] == "animedash-exports"
+    # Web pods may run on other nodes than the worker's.
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    workloads = _workloads()
+    for workload, read_only in (("animedash-web", True), ("animedash-worker", False)):
+        pod = workloads[workload]["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["exports"]["persistentVolumeClaim"] == {"claimName": "animedash-exports"}, workload
+        (container,) = pod["containers"]
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "exports"]
+        assert mount["mountPath"] == _k8s_env(workload)["EXPORT_DIR"] == "/app/exports", workload
+        assert mount.get("readOnly", False) is read_only, workload
+    # The worker's root filesystem is read-only: it writes into the claim, as the app's group.
+    assert workloads["animedash-worker"]["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == 10001
+
+
 def test_kubernetes_web_probes_worker_liveness_and_a_single_beat():
     workloads = _workloads()
     (web,) = workloads["animedash-web"]["spec"]["template"]["spec"]["containers"]
@@ -655,6 +683,9 @@ def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck():
     assert users[-1].split(":")[0] not in {"root", "0"}
     assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", text, flags=re.MULTILINE)
     assert re.search(r"^EXPOSE 8000$", text, flags=re.MULTILINE)
+    # The nightly dump can write into EXPORT_DIR with no volume mounted too.
+    assert re.search(r"^RUN mkdir -p /app/exports && chown 10001:10001 /app/exports$", text, re.MULTILINE)
+    assert text.index("/app/exports") < text.index("USER 10001")
     collectstatic = re.search(
         r"^RUN SECRET_KEY=\S+ [^\n]*\\\n\s+python manage.py collectstatic --noinput$", text, re.MULTILINE
     )
