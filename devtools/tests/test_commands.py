@@ -91,20 +91,6 @@ def test_seed_demo_rejects_a_silly_number_of_days():
         call_command("seed_demo", "--days", "0")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_bench_etl_runs_its_three_scenarios_in_a_throwaway_database():
-    """A smoke run at a tiny size: the figures themselves are the command's business, not a test's."""
-    out = StringIO()
-    call_command("bench_etl", "--pages", "2", "--requests", "2", stdout=out)
-    text = out.getvalue()
-    assert "(a) limiter off" in text
-    assert "(c) default limiter" in text
-    assert "ratio" in text
-    assert "of the 1 s the default rate limit needs for them" in text
-    assert "ceiling without the database (fetch, decode and validate the same 2 pages)" in text
-    assert not EtlRun.objects.exists(), "the benchmark writes to its own database only"
-
-
 def test_bench_pages_prints_warm_and_cold_percentiles():
     # Long enough for the monthly lists, and titles enough to enter and leave the top 50.
     seed_history(days=40, titles=60)
