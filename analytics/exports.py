@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
 import sqlite3
 import time
@@ -27,15 +28,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.db import connection, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from analytics.dumps import dumps_list
+from analytics.dumps import Dump, dump_read, dumps_list
 from snapshots.feeds import rank_by
-from snapshots.models import Anime, EtlRun, Snapshot, SnapshotDay
+from snapshots.models import Anime, DataEdit, EtlRun, Snapshot, SnapshotDay
 
 SCHEMA_VERSION = 1
 FORMATS = ("parquet", "sqlite", "csv")
 SQLITE_NAME = "animedash.sqlite3"
+SUFFIXES = {"parquet": ".parquet", "csv": ".csv.gz"}
 BATCH_ROWS = 10_000
 # A temporary folder this old was left by a killed process (a crash cleans up after itself).
 STALE_TMP_SECONDS = 24 * 3600
@@ -169,6 +172,8 @@ class ExportResult:
     bytes: int
     seconds: float
     deleted: list[Path] = field(default_factory=list)
+    reused: int = 0  # (feed, month) parts linked from the previous dump
+    rewritten: int = 0  # (feed, month) parts read from the database
 
 
 def exports_write(
@@ -177,6 +182,7 @@ def exports_write(
     formats: Sequence[str] = FORMATS,
     since: date | None = None,
     keep: int = 7,
+    incremental: bool = False,
     on_file: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Write one dump under `out` and keep only the newest `keep` dumps.
@@ -184,6 +190,10 @@ def exports_write(
     All tables are read in one REPEATABLE READ transaction on PostgreSQL, so they agree with each
     other. With `since`, only the snapshot rows, feed days and runs from that day on are written (an
     incremental dump, marked so in its manifest); titles, genres and studios are always whole.
+
+    `incremental` writes the same whole dump with less work: the Parquet and CSV files of each
+    (feed, month) whose days are as the newest dump under `out` recorded them are hard links to that
+    dump's files, and only the other months are read from the database (see `_reuse_plan`).
     """
     if keep < 1:
         raise ValueError("keep must be at least 1: the dump just written is always kept")
@@ -200,10 +210,14 @@ def exports_write(
     try:
         writer = _DumpWriter(tmp, formats, on_file)
         with _consistent_read():
-            run_ids: set[int] = set()
-            stats = writer.write_all(_batches(since, run_ids))
-            stats.run_ids = sorted(run_ids)
-        manifest = _manifest(writer, stats, generated_at=generated_at, since=since, formats=formats)
+            parts = _fingerprints(since)
+            last_edit = DataEdit.objects.aggregate(last=Max("id"))["last"] or 0
+            plan = _reuse_plan(out, writer.formats, since, parts, last_edit) if incremental else _Plan()
+            writer.reuse(plan)
+            stats = writer.write_all(_batches(since, writer.part_runs, plan.rewrite))
+        manifest = _manifest(
+            writer, stats, generated_at=generated_at, since=since, parts=parts, last_edit=last_edit, plan=plan
+        )
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         path = _publish(tmp, out, name)
     except BaseException:
@@ -212,7 +226,14 @@ def exports_write(
     deleted = _prune(out, keep=keep)
     total_bytes = sum(f["bytes"] for f in manifest["files"])
     return ExportResult(
-        path, writer.table_rows, len(manifest["files"]), total_bytes, time.monotonic() - started, deleted
+        path,
+        writer.table_rows,
+        len(manifest["files"]),
+        total_bytes,
+        time.monotonic() - started,
+        deleted,
+        reused=len(plan.reuse),
+        rewritten=stats.parts_written,
     )
 
 
@@ -233,8 +254,8 @@ def _consistent_read() -> Iterator[None]:
         yield
 
 
-def _batches(since: date | None, run_ids: set[int]) -> Iterator[Batch]:
-    yield from _snapshot_batches(since, run_ids)
+def _batches(since: date | None, part_runs: dict[str, set[int]], only: Sequence[str] | None) -> Iterator[Batch]:
+    yield from _snapshot_batches(since, part_runs, only)
     titles = Anime.objects.order_by("mal_id").values_list(*[c.name for c in TABLES["titles"][1]])
     yield from _chunked("titles", titles.iterator(chunk_size=BATCH_ROWS))
     genres = Anime.genres.through.objects.order_by("anime_id", "genre_id")
@@ -260,20 +281,25 @@ SNAPSHOT_FIELDS = (
 )
 
 
-def _snapshot_batches(since: date | None, run_ids: set[int]) -> Iterator[Batch]:
+def _snapshot_batches(
+    since: date | None, part_runs: dict[str, set[int]], only: Sequence[str] | None = None
+) -> Iterator[Batch]:
     """Snapshot rows in (feed, day, position) order, cut into batches that never span a feed-month.
 
-    Adds the ids of the ETL runs that wrote them to `run_ids`."""
+    `only`: just these parts (`feed=top/2024-01`), when the others are reused. Adds the ids of the ETL
+    runs that wrote each part's rows to `part_runs[part]`."""
     rows = Snapshot.objects.order_by("feed", "taken_on", "position")
     if since is not None:
         rows = rows.filter(taken_on__gte=since)
+    if only is not None:
+        rows = rows.filter(_parts_filter(only))
     part: str | None = None
     batch: list[Row] = []
     # Where each feed's rank field sits in a row: rank for top, popularity for popular, else position.
     rank_at: dict[str, int] = {}
     for row in rows.values_list(*SNAPSHOT_FIELDS).iterator(chunk_size=BATCH_ROWS):
         mal_id, feed, day, *numbers, run_id = row
-        row_part = f"feed={feed}/{day:%Y-%m}"
+        row_part = _part_of(feed, day)
         if row_part != part or len(batch) >= BATCH_ROWS:
             if batch:
                 yield ("snapshots", part, batch)
@@ -282,9 +308,103 @@ def _snapshot_batches(since: date | None, run_ids: set[int]) -> Iterator[Batch]:
             rank_at[feed] = SNAPSHOT_FIELDS.index(rank_by(feed))
         batch.append((mal_id, feed, day, row[rank_at[feed]], *numbers))
         if run_id is not None:
-            run_ids.add(run_id)
+            part_runs.setdefault(row_part, set()).add(run_id)
     if batch:
         yield ("snapshots", part, batch)
+
+
+def _part_of(feed: str, day: date) -> str:
+    return f"feed={feed}/{day:%Y-%m}"
+
+
+def _parts_filter(parts: Sequence[str]) -> Q:
+    """The snapshot rows of `parts`, as one date range per run of consecutive months of a feed."""
+    months: dict[str, list[date]] = {}
+    for part in parts:
+        feed, _, month = part.removeprefix("feed=").partition("/")
+        months.setdefault(feed, []).append(date.fromisoformat(f"{month}-01"))
+    condition = Q(pk__in=[])  # no part: no row
+    for feed, starts in months.items():
+        starts.sort()
+        first = last = starts[0]
+        for start in [*starts[1:], None]:
+            if start is not None and start == _next_month(last):
+                last = start
+                continue
+            condition |= Q(feed=feed, taken_on__gte=first, taken_on__lt=_next_month(last))
+            if start is not None:
+                first = last = start
+    return condition
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _fingerprints(since: date | None) -> dict[str, str]:
+    """Each (feed, month)'s fingerprint: the sha256 of its SnapshotDay rows (day, rows, run).
+
+    SnapshotDay is written in the same transaction as the day's snapshot rows, so a new day, a re-run
+    (a new run id) or a deleted day changes its month's fingerprint; hand edits are DataEdit rows."""
+    days = SnapshotDay.objects.order_by("feed", "taken_on").values_list("feed", "taken_on", "rows", "run_id")
+    if since is not None:
+        days = days.filter(taken_on__gte=since)
+    digests: dict[str, Any] = {}
+    for feed, day, rows, run_id in days.iterator(chunk_size=BATCH_ROWS):
+        part = _part_of(feed, day)
+        digests.setdefault(part, hashlib.sha256()).update(f"{day.isoformat()},{rows},{run_id}\n".encode())
+    return {part: digest.hexdigest() for part, digest in digests.items()}
+
+
+@dataclass
+class _Plan:
+    """What an incremental dump takes from the previous one; with no base, everything is written."""
+
+    base: Dump | None = None
+    reuse: dict[str, dict[str, Any]] = field(default_factory=dict)  # part -> its facts in the base manifest
+    rewrite: list[str] | None = None  # the parts read from the database; None: all of them
+
+
+def _reuse_plan(out: Path, formats: Sequence[str], since: date | None, parts: dict[str, str], last_edit: int) -> _Plan:
+    """Which (feed, month) parts of the newest dump under `out` can be linked instead of written.
+
+    The newest readable dump is the base when it has the same schema, `since` and formats (or more),
+    and no hand edit (DataEdit) came after it. A part is reused when its fingerprint is the one the base
+    recorded and the base's files of it are on disk as its manifest says; every other part, present in
+    the database or in the base, is read again (a part gone from the database is then simply left out)."""
+    base = next((d for d in map(dump_read, reversed(dumps_list(out=out))) if d is not None), None)
+    if base is None:
+        return _Plan()
+    manifest = base.manifest
+    if (
+        manifest.get("schema_version") != SCHEMA_VERSION
+        or manifest.get("since") != (since.isoformat() if since else None)
+        or not set(formats) <= set(manifest.get("formats", []))
+        or manifest.get("last_data_edit") != last_edit
+        or not isinstance(manifest.get("parts"), dict)
+    ):
+        return _Plan()
+    reuse = {
+        part: facts
+        for part, facts in manifest["parts"].items()
+        if parts.get(part) is not None
+        and facts.get("fingerprint") == parts[part]
+        and all(_on_disk(base, _part_path(fmt, part)) for fmt in formats if fmt != "sqlite")
+    }
+    if "sqlite" in formats and not _on_disk(base, SQLITE_NAME):
+        return _Plan()
+    rewrite = sorted((set(parts) | set(manifest["parts"])) - set(reuse))
+    return _Plan(base, reuse, rewrite)
+
+
+def _part_path(fmt: str, part: str) -> str:
+    return f"{fmt}/snapshots/{part}{SUFFIXES[fmt]}"
+
+
+def _on_disk(dump: Dump, path: str) -> bool:
+    listed = dump.file(path)
+    file = dump.folder / path
+    return listed is not None and file.is_file() and file.stat().st_size == listed.bytes
 
 
 def _chunked(table: str, rows: Iterable[Row]) -> Iterator[Batch]:
@@ -306,6 +426,7 @@ class _Stats:
     first_day: date | None = None
     last_day: date | None = None
     run_ids: list[int] = field(default_factory=list)
+    parts_written: int = 0
 
 
 class _DumpWriter:
@@ -315,11 +436,41 @@ class _DumpWriter:
         self.on_file = on_file or (lambda path: None)
         self.files: list[dict[str, Any]] = []
         self.table_rows: dict[str, int] = dict.fromkeys(TABLES, 0)
+        # Each (feed, month) part's rows, first and last day; and the runs that wrote its rows.
+        self.parts: dict[str, dict[str, Any]] = {}
+        self.part_runs: dict[str, set[int]] = {}
+        self._plan = _Plan()
         self._part: tuple[str, str | None] | None = None
         self._parquet: pq.ParquetWriter | None = None
         self._csv: tuple[Any, Any] | None = None
         self._part_rows = 0
         self._sqlite: sqlite3.Connection | None = None
+
+    def reuse(self, plan: _Plan) -> None:
+        """Link the plan's reused parts into this dump, with their manifest entries and facts."""
+        self._plan = plan
+        if plan.base is None:
+            return
+        for part, facts in plan.reuse.items():
+            for fmt in self.formats:
+                if fmt != "sqlite":
+                    self._link(plan.base, _part_path(fmt, part))
+            self.parts[part] = {key: facts[key] for key in ("rows", "first_day", "last_day")}
+            self.part_runs[part] = set(facts.get("run_ids", []))
+            self.table_rows["snapshots"] += facts["rows"]
+
+    def _link(self, base: Dump, relative: str) -> None:
+        source, target = base.folder / relative, self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)  # a dump never changes a file: both dumps can share it
+        except OSError:
+            shutil.copy2(source, target)  # another filesystem, or no hard links there
+        listed = base.file(relative)
+        assert listed is not None
+        entry = {"path": relative, "format": listed.format, "rows": dict(listed.rows), "bytes": listed.bytes}
+        self.files.append(entry | {"sha256": listed.sha256})
+        self.on_file(relative)
 
     def write_all(self, batches: Iterable[Batch]) -> _Stats:
         stats = _Stats()
@@ -330,17 +481,24 @@ class _DumpWriter:
                 if (table, part) != self._part:
                     self._close_part()
                     self._open_part(table, part)
+                    stats.parts_written += table == "snapshots"
                 self._write(table, rows)
-                if table == "snapshots" and rows:
-                    # Rows come by feed first, so any feed may hold the first or the last day.
-                    first, last = min(r[2] for r in rows), max(r[2] for r in rows)
-                    stats.first_day = min(first, stats.first_day or first)
-                    stats.last_day = max(last, stats.last_day or last)
+                if table == "snapshots" and rows and part is not None:
+                    facts = self.parts.setdefault(part, {"rows": 0, "first_day": None, "last_day": None})
+                    facts["rows"] += len(rows)
+                    first, last = rows[0][2].isoformat(), rows[-1][2].isoformat()  # rows come by day
+                    facts["first_day"] = min(first, facts["first_day"] or first)
+                    facts["last_day"] = max(last, facts["last_day"] or last)
             self._close_part()
             if self._sqlite is not None:
                 self._sqlite_close()
         finally:
             self._abort()
+        # Rows come by feed first, so any feed may hold the first or the last day.
+        if self.parts:
+            stats.first_day = date.fromisoformat(min(f["first_day"] for f in self.parts.values()))
+            stats.last_day = date.fromisoformat(max(f["last_day"] for f in self.parts.values()))
+        stats.run_ids = sorted(set().union(*self.part_runs.values()))
         return stats
 
     def _columns(self, table: str) -> tuple[Column, ...]:
@@ -397,6 +555,10 @@ class _DumpWriter:
         self._part = None
 
     def _sqlite_open(self) -> None:
+        base = self._plan.base
+        if base is not None:
+            self._sqlite_patch(base)
+            return
         self._sqlite = sqlite3.connect(self.root / SQLITE_NAME)
         # A fresh file that is renamed into place only when complete: no journal needed.
         self._sqlite.execute("PRAGMA journal_mode = OFF")
@@ -405,12 +567,35 @@ class _DumpWriter:
             body = ", ".join(f'"{c.name}" {c.sql}' for c in columns)
             self._sqlite.execute(f"CREATE TABLE {table} ({body})")
 
+    def _sqlite_patch(self, base: Dump) -> None:
+        """Start from a copy of the base's database, without the parts and the tables written again.
+
+        The small whole tables are rewritten every time; of the snapshots, only the parts the plan
+        rewrites. A copy, not a link: this file changes."""
+        shutil.copyfile(base.folder / SQLITE_NAME, self.root / SQLITE_NAME)
+        self._sqlite = sqlite3.connect(self.root / SQLITE_NAME)
+        self._sqlite.execute("PRAGMA journal_mode = OFF")
+        self._sqlite.execute("PRAGMA synchronous = OFF")
+        for part in self._plan.rewrite or []:
+            feed, _, month = part.removeprefix("feed=").partition("/")
+            start = date.fromisoformat(f"{month}-01")
+            self._sqlite.execute(
+                "DELETE FROM snapshots WHERE feed = ? AND taken_on >= ? AND taken_on < ?",
+                (feed, start.isoformat(), _next_month(start).isoformat()),
+            )
+        for table in TABLES:
+            if table != "snapshots":
+                self._sqlite.execute(f"DELETE FROM {table}")
+
     def _sqlite_close(self) -> None:
         assert self._sqlite is not None
-        for statement in SQLITE_INDEXES:
-            self._sqlite.execute(statement)
+        if self._plan.base is None:
+            for statement in SQLITE_INDEXES:
+                self._sqlite.execute(statement)
         self._sqlite.commit()
-        self._sqlite.execute("VACUUM")
+        if self._plan.base is None:
+            # A patched copy is not vacuumed: that would rewrite the whole file, what it avoids.
+            self._sqlite.execute("VACUUM")
         self._sqlite.close()
         self._sqlite = None
         self._add_file(self.root / SQLITE_NAME, "sqlite", dict(self.table_rows))
@@ -464,7 +649,14 @@ def _sql(value: Any) -> Any:
 
 
 def _manifest(
-    writer: _DumpWriter, stats: _Stats, *, generated_at: datetime, since: date | None, formats: Sequence[str]
+    writer: _DumpWriter,
+    stats: _Stats,
+    *,
+    generated_at: datetime,
+    since: date | None,
+    parts: dict[str, str],
+    last_edit: int,
+    plan: _Plan,
 ) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
@@ -489,8 +681,26 @@ def _manifest(
             }
             for table, (description, columns) in TABLES.items()
         },
-        "files": writer.files,
+        "files": sorted(writer.files, key=_file_order),
+        # For the next incremental dump: the dump these parts were linked from (if any), the newest hand
+        # edit when this one was read, and each (feed, month) with its fingerprint and facts.
+        "reused_from": plan.base.name if plan.base else None,
+        "last_data_edit": last_edit,
+        "parts": {
+            part: {"fingerprint": parts.get(part), **facts, "run_ids": sorted(writer.part_runs.get(part, ()))}
+            for part, facts in sorted(writer.parts.items())
+        },
     }
+
+
+def _file_order(entry: dict[str, Any]) -> tuple[int, str, int]:
+    """Snapshot parts first, by part, then the whole tables in TABLES' order, then the SQLite file."""
+    fmt, _, rest = entry["path"].partition("/")
+    if entry["format"] == "sqlite":
+        return (len(TABLES) + 1, "", 0)
+    table, _, part = rest.partition("/")
+    table = table.removesuffix(SUFFIXES[fmt])
+    return (list(TABLES).index(table), part, FORMATS.index(fmt))
 
 
 def _publish(tmp: Path, out: Path, name: str) -> Path:

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import gzip
 import hashlib
+import io
 import json
 import sqlite3
 from decimal import Decimal
@@ -286,3 +287,139 @@ def test_migration_schedules_the_nightly_dump():
     assert task.task == "analytics.tasks.exports_write"
     assert task.enabled
     assert (task.crontab.hour, task.crontab.minute, str(task.crontab.timezone)) == ("4", "0", "UTC")
+
+
+# Incremental dumps: the unchanged (feed, month) files are linked from the previous dump
+
+
+def assert_reads_back_as_the_database(dump: Path) -> None:
+    """Every format reads back equal to the database, and the manifest tells the truth about every file."""
+    expected = db_tables()
+    con = sqlite3.connect(dump / "animedash.sqlite3")
+    for table, rows in expected.items():
+        assert sorted(parquet_rows(dump, table), key=repr) == sorted(rows, key=repr), table
+        sqlite_rows = con.execute(f"SELECT * FROM {table}").fetchall()
+        assert sorted(sqlite_rows, key=repr) == sorted((tuple(map(as_sqlite, r)) for r in rows), key=repr), table
+        assert sorted(csv_rows(dump, table)[1]) == sorted(tuple(map(as_csv, r)) for r in rows), table
+    manifest = json.loads((dump / "manifest.json").read_text())
+    on_disk = {p.relative_to(dump).as_posix() for p in dump.rglob("*") if p.is_file()}
+    assert on_disk == {f["path"] for f in manifest["files"]} | {"manifest.json"}
+    for entry in manifest["files"]:
+        content = (dump / entry["path"]).read_bytes()
+        assert (hashlib.sha256(content).hexdigest(), len(content)) == (entry["sha256"], entry["bytes"]), entry["path"]
+        if entry["format"] == "parquet":
+            assert list(entry["rows"].values()) == [pq.read_metadata(dump / entry["path"]).num_rows]
+    for table, facts in manifest["tables"].items():
+        assert facts["rows"] == len(expected[table]), table
+    assert sum(p["rows"] for p in manifest["parts"].values()) == len(expected["snapshots"])
+    snapshot_runs = Snapshot.objects.exclude(run=None).values_list("run_id", flat=True).distinct()
+    assert manifest["etl_run_ids"] == sorted(set(snapshot_runs))
+    days = Snapshot.objects.values_list("taken_on", flat=True)
+    assert manifest["span"] == {"first_day": str(min(days)), "last_day": str(max(days))}
+
+
+def inodes(dump: Path) -> dict[str, int]:
+    """The inode of each (feed, month) Parquet and CSV file, by its path in the dump."""
+    files = [*dump.glob("parquet/snapshots/*/*"), *dump.glob("csv/snapshots/*/*")]
+    return {p.relative_to(dump).as_posix(): p.stat().st_ino for p in files}
+
+
+def linked(first: Path, second: Path) -> set[str]:
+    """The (feed, month) parts whose Parquet and CSV files the second dump shares with the first."""
+    before, after = inodes(first), inodes(second)
+    shared = {path for path, inode in after.items() if before.get(path) == inode}
+    parts = {path.split("/", 2)[2].rsplit(".", 2)[0].removesuffix(".csv") for path in shared}
+    # A part is linked in both formats or in neither.
+    assert {path for path in after if path.split("/", 2)[2].split(".")[0] in parts} == shared
+    return parts
+
+
+def add_day(history, day: dt.date) -> None:
+    for feed in ("top", "popular"):
+        run = EtlRunFactory(feed=feed, taken_on=day)
+        for position, anime in enumerate(history, start=1):
+            SnapshotFactory(anime=anime, feed=feed, taken_on=day, position=position, members=7 * position, run=run)
+        SnapshotDay.objects.filter(feed=feed, taken_on=day).update(run=run)
+
+
+def test_an_incremental_dump_links_the_unchanged_months_and_writes_the_new_day(history, tmp_path):
+    first = export(tmp_path, "--incremental")  # no dump before it: written whole
+    assert json.loads((first / "manifest.json").read_text())["reused_from"] is None
+    add_day(history, dt.date(2024, 2, 3))
+    out = io.StringIO()
+    call_command("export", "--out", str(tmp_path), "--incremental", stdout=out)
+    second = exports.dumps_list(out=tmp_path)[-1]
+    assert linked(first, second) == {"feed=popular/2024-01", "feed=top/2024-01"}
+    assert "2 months linked, 2 written" in out.getvalue()
+    manifest = json.loads((second / "manifest.json").read_text())
+    assert manifest["reused_from"] == first.name
+    assert manifest["parts"]["feed=top/2024-02"]["last_day"] == "2024-02-03"
+    assert manifest["tables"]["snapshots"]["rows"] == 30
+    assert_reads_back_as_the_database(second)
+    # The first dump is untouched by the second.
+    assert json.loads((first / "manifest.json").read_text())["tables"]["snapshots"]["rows"] == 24
+
+
+def test_a_rerun_of_a_past_day_rewrites_its_month_only(history, tmp_path):
+    first = export(tmp_path, "--incremental")
+    # Jan 31 of `top` again: a new run replaces the day's rows, as the ETL does.
+    day = dt.date(2024, 1, 31)
+    run = EtlRunFactory(feed="top", taken_on=day)
+    Snapshot.objects.filter(feed="top", taken_on=day).update(members=123456, run=run)
+    SnapshotDay.objects.filter(feed="top", taken_on=day).update(run=run)
+    second = export(tmp_path, "--incremental")
+    assert linked(first, second) == {"feed=popular/2024-01", "feed=popular/2024-02", "feed=top/2024-02"}
+    assert_reads_back_as_the_database(second)
+
+
+def test_a_day_gone_from_the_database_rewrites_its_month(history, tmp_path):
+    first = export(tmp_path, "--incremental")
+    Snapshot.objects.filter(feed="popular", taken_on=DAYS[-1]).delete()
+    SnapshotDay.objects.filter(feed="popular", taken_on=DAYS[-1]).delete()
+    second = export(tmp_path, "--incremental")
+    assert linked(first, second) == {"feed=popular/2024-01", "feed=top/2024-01", "feed=top/2024-02"}
+    assert_reads_back_as_the_database(second)
+
+
+def test_a_hand_edit_after_the_last_dump_makes_the_next_one_whole(history, tmp_path):
+    from snapshots.services import data_edit_create
+
+    first = export(tmp_path, "--incremental")
+    # An admin edit leaves SnapshotDay as it was: only the DataEdit row tells.
+    Snapshot.objects.filter(feed="top", taken_on=DAYS[0]).update(favorites=999)
+    data_edit_create(what="changed snapshot 1")
+    second = export(tmp_path, "--incremental")
+    assert linked(first, second) == set()
+    assert json.loads((second / "manifest.json").read_text())["reused_from"] is None
+    assert_reads_back_as_the_database(second)
+
+
+def test_an_incremental_dump_copies_when_files_cannot_be_linked(history, tmp_path, monkeypatch):
+    first = export(tmp_path, "--incremental")
+
+    def no_links(source, target):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(exports.os, "link", no_links)
+    second = export(tmp_path, "--incremental")
+    assert linked(first, second) == set()
+    assert json.loads((second / "manifest.json").read_text())["reused_from"] == first.name
+    assert_reads_back_as_the_database(second)
+
+
+def test_an_incremental_dump_after_a_full_one_of_other_formats_is_written_whole(history, tmp_path):
+    first = export(tmp_path, "--format", "parquet")
+    second = export(tmp_path, "--incremental")
+    assert linked(first, second) == set()
+    assert_reads_back_as_the_database(second)
+
+
+def test_the_nightly_task_links_what_the_previous_night_wrote(history, tmp_path, settings):
+    from analytics.tasks import exports_write
+
+    settings.EXPORT_DIR = tmp_path
+    first = Path(exports_write.apply().get())
+    add_day(history, dt.date(2024, 2, 3))
+    second = Path(exports_write.apply().get())
+    assert linked(first, second) == {"feed=popular/2024-01", "feed=top/2024-01"}
+    assert_reads_back_as_the_database(second)

@@ -42,6 +42,12 @@ class Command(BaseCommand):
             "--since", type=day_argument, help="Incremental: only snapshot days from this date on (YYYY-MM-DD)."
         )
         parser.add_argument(
+            "--incremental",
+            action="store_true",
+            help="Still a whole dump, but link the newest dump's files of every (feed, month) unchanged since, and "
+            "read only the other months from the database (the nightly task's way).",
+        )
+        parser.add_argument(
             "--keep", type=positive_argument, help="How many dumps to keep, the newest (default: settings.EXPORT_KEEP)."
         )
 
@@ -52,9 +58,11 @@ class Command(BaseCommand):
             formats=options["format"],
             since=options["since"],
             keep=options["keep"] or settings.EXPORT_KEEP,
+            incremental=options["incremental"],
             on_file=on_file,
         )
+        reused = f" ({result.reused} months linked, {result.rewritten} written)" if options["incremental"] else ""
         self.stdout.write(
-            f"Wrote {result.path}: {result.rows['snapshots']} snapshot rows, {result.files} files, "
+            f"Wrote {result.path}: {result.rows['snapshots']} snapshot rows, {result.files} files{reused}, "
             f"{result.bytes / 1e6:.1f} MB in {result.seconds:.1f}s; removed {len(result.deleted)} old dumps."
         )
