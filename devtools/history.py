@@ -25,7 +25,9 @@ from django.db import connection, models, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from analytics.models import FeedMoves
 from analytics.selectors.trends import MONTHLY
+from analytics.services import feed_moves_write
 from devtools.endpoints import Context
 from snapshots import services
 from snapshots.feeds import FEEDS
@@ -430,6 +432,10 @@ def fill(rows: int) -> tuple[Shape, Context]:
         with bulk_load(Snapshot):
             last, seen = _write(shape, titles, start, runs)
         _mark_latest(seen, last, start)
+        # As each day's commit has them written (analytics.apps), once the indexes are back.
+        for index in range(shape.days):
+            for feed in shape.sizes:
+                feed_moves_write(feed=feed, day=start + dt.timedelta(days=index))
     check(shape)
     # Titles by their latest rank, the best first: the detail endpoints ask for popular and obscure ones.
     listed = np.flatnonzero((seen["last"] >= 0) & (last.rank > 0))
@@ -462,7 +468,7 @@ def analyze() -> None:
     # without which PostgreSQL's index-only scans must visit the heap for every row of a bulk-loaded table.
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            for model in (Snapshot, SnapshotDay, EtlRun, Anime, Anime.genres.through, Anime.studios.through):
+            for model in (Snapshot, SnapshotDay, FeedMoves, EtlRun, Anime, Anime.genres.through, Anime.studios.through):
                 cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
         else:
             cursor.execute("ANALYZE")

@@ -208,6 +208,13 @@ class Snapshot(models.Model):
         indexes = [
             models.Index(fields=["feed", "taken_on", "position"], name="snapshot_feed_day_position"),
             models.Index(fields=["feed", "taken_on", "rank"], name="snapshot_feed_day_rank"),
+            # `popular` ranks by popularity: its top lists (new entries, streaks; top <= 100) read this small
+            # index instead of the day's whole catalogue.
+            models.Index(
+                fields=["feed", "taken_on", "popularity"],
+                condition=models.Q(popularity__lte=100),
+                name="snapshot_feed_day_popular_top",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -225,6 +232,8 @@ class SnapshotDay(models.Model):
     taken_on = models.DateField()
     rows = models.PositiveIntegerField()
     run = models.ForeignKey(EtlRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # When the day's rows were last written: a re-run moves it, so what was derived from the day can tell.
+    loaded_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["feed", "-taken_on"]

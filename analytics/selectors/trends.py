@@ -11,11 +11,14 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Max
+from django.db import connection
+from django.db.models import Max, Subquery
+from django.db.models.functions import Coalesce
 
+from analytics.models import FeedMoves
 from analytics.selectors.envelope import Envelope, Row, envelope, history_too_short, no_data, resolve_day
 from snapshots.feeds import FEEDS, rank_by
-from snapshots.models import Snapshot, SnapshotDay
+from snapshots.models import Anime, DataEdit, Snapshot, SnapshotDay
 
 # The two comparison windows, in days: weekly and monthly.
 WEEKLY, MONTHLY = 7, 30
@@ -28,110 +31,185 @@ NEW_LOOKBACK_DAYS = 90
 # Streaks walk back this many snapshot days first, doubling while some streak is still unbroken.
 STREAK_BATCH = 32
 
-_PAIR_FIELDS = ("anime_id", "anime__title", "anime__image_url", "taken_on", "rank", "score")
+# The longest list a caller may ask for (the API's `limit`): FeedMoves keeps this many rows of each list.
+MOVES_KEPT = 100
+MIN_SCORE_GAIN = Decimal("0.01")
+# A move: (mal_id, feed rank, previous feed rank, MAL rank, score, previous score).
+Move = tuple[int, int | None, int | None, int | None, Decimal | None, Decimal | None]
+MOVE_LISTS = ("climbers", "fallers", "gains")
+
+# The three lists of a comparison in one statement: the pairs are joined once and each list takes its first
+# rows by its own order (the orders the API documents). Scores are compared rounded to cents, so SQLite's
+# binary floats tie where PostgreSQL's decimals do.
+_MOVES_SQL = """
+WITH pair AS MATERIALIZED (
+    SELECT n.anime_id, n.{rank} AS feed_rank, b.{rank} AS previous_rank, n.rank AS mal_rank,
+           n.score, b.score AS previous_score, ROUND(n.score - b.score, 2) AS gain
+    FROM snapshots_snapshot n JOIN snapshots_snapshot b ON b.anime_id = n.anime_id
+    WHERE n.feed = %s AND n.taken_on = %s AND b.feed = %s AND b.taken_on = %s
+)
+SELECT * FROM (
+    SELECT 'climbers', anime_id, feed_rank, previous_rank, mal_rank, score, previous_score FROM pair
+    WHERE previous_rank - feed_rank > 0 ORDER BY previous_rank - feed_rank DESC, feed_rank, anime_id LIMIT %s
+) AS climbers
+UNION ALL SELECT * FROM (
+    SELECT 'fallers', anime_id, feed_rank, previous_rank, mal_rank, score, previous_score FROM pair
+    WHERE previous_rank - feed_rank < 0 ORDER BY previous_rank - feed_rank, feed_rank, anime_id LIMIT %s
+) AS fallers
+UNION ALL SELECT * FROM (
+    SELECT 'gains', anime_id, feed_rank, previous_rank, mal_rank, score, previous_score FROM pair
+    WHERE gain >= CAST(%s AS NUMERIC) ORDER BY gain DESC, feed_rank IS NULL, feed_rank, anime_id LIMIT %s
+) AS gains
+"""
 
 
 def _days(n: int) -> dt.timedelta:
     return dt.timedelta(days=n)
 
 
-def _compare_days(*, feed: str, window: int, as_of: dt.date | None) -> tuple[Envelope, list[tuple[Row, Row]]]:
-    """The envelope of a windowed metric and, per title present on D and B, its (row at D, row at B).
+def _score(value: Any) -> Decimal | None:
+    # SQLite hands back floats; both databases' scores have two places.
+    return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
 
-    B is the newest snapshot day with D - 2·window <= B <= D - window. Only those two days are read.
-    """
+
+def moves_compute(
+    *, feed: str, day: dt.date, baseline: dt.date, limit: int, min_gain: Decimal
+) -> dict[str, list[Move]]:
+    """The first `limit` climbers, fallers and score gains (of at least `min_gain`) from `baseline` to `day`."""
+    sql = _MOVES_SQL.format(rank=connection.ops.quote_name(rank_by(feed)))
+    moves: dict[str, list[Move]] = {name: [] for name in MOVE_LISTS}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [feed, day, feed, baseline, limit, limit, min_gain, limit])
+        for kind, anime_id, rank, previous, mal_rank, score, previous_score in cursor.fetchall():
+            moves[kind].append((anime_id, rank, previous, mal_rank, _score(score), _score(previous_score)))
+    return moves
+
+
+def _stored_moves(*, feed: str, day: dt.date, window: int, baseline: dt.date) -> dict[str, list[Move]] | None:
+    """The FeedMoves of (feed, D, window) if it was computed from the days and edits there are now, else None."""
+    loaded = SnapshotDay.objects.filter(feed=feed).values("loaded_at")
+    stored = (
+        FeedMoves.objects.filter(
+            feed=feed,
+            taken_on=day,
+            window=window,
+            baseline=baseline,
+            day_loaded_at=Subquery(loaded.filter(taken_on=day)),
+            baseline_loaded_at=Subquery(loaded.filter(taken_on=baseline)),
+            edits=Coalesce(Subquery(DataEdit.objects.order_by("-id").values("id")[:1]), 0),
+        )
+        .values_list("climbers", "fallers", "gains")
+        .first()
+    )
+    if stored is None:
+        return None
+    return {
+        name: [(m[0], m[1], m[2], m[3], _score(m[4]), _score(m[5])) for m in rows]
+        for name, rows in zip(MOVE_LISTS, stored, strict=True)
+    }
+
+
+def baseline_day(*, feed: str, day: dt.date, window: int) -> dt.date | None:
+    """B: the newest snapshot day of the feed with D - 2·window <= B <= D - window."""
+    baseline = SnapshotDay.objects.filter(feed=feed, taken_on__range=(day - _days(2 * window), day - _days(window)))
+    return baseline.aggregate(day=Max("taken_on"))["day"]
+
+
+Comparison = tuple[Envelope, dict[str, list[Move]]]
+
+
+def _no_moves() -> dict[str, list[Move]]:
+    return {name: [] for name in MOVE_LISTS}
+
+
+def _compare_days(
+    *, feed: str, window: int, as_of: dt.date | None, limit: int = MOVES_KEPT, min_gain: Decimal = MIN_SCORE_GAIN
+) -> Comparison:
+    """The envelope of a windowed metric and the moves from B to D: the stored ones when still true, else computed."""
     if window not in WINDOWS:
         raise ValueError(f"window must be one of {WINDOWS}, not {window!r}")
     day = resolve_day(feed=feed, as_of=as_of)
     if day is None:
-        return no_data(feed=feed, as_of=as_of, needed_days=window + 1), []
-    baseline = SnapshotDay.objects.filter(feed=feed, taken_on__range=(day - _days(2 * window), day - _days(window)))
-    base_day = baseline.aggregate(day=Max("taken_on"))["day"]
+        return no_data(feed=feed, as_of=as_of, needed_days=window + 1), _no_moves()
+    base_day = baseline_day(feed=feed, day=day, window=window)
     if base_day is None:
         short = history_too_short(
             feed=feed, day=day, needed_days=window + 1, wait=window, recent_from=day - _days(2 * window)
         )
-        return envelope(feed=feed, as_of=as_of, day=day, insufficient=short), []
-    by_day: dict[dt.date, dict[int, Row]] = {day: {}, base_day: {}}
-    rows = Snapshot.objects.filter(feed=feed, taken_on__in=(day, base_day))
-    for row in rows.values(*_PAIR_FIELDS, feed_rank=F(rank_by(feed))):
-        by_day[row["taken_on"]][row["anime_id"]] = row
-    before = by_day[base_day]
-    pairs = [(now, before[anime_id]) for anime_id, now in by_day[day].items() if anime_id in before]
-    return envelope(feed=feed, as_of=as_of, day=day, baseline=base_day), pairs
+        return envelope(feed=feed, as_of=as_of, day=day, insufficient=short), _no_moves()
+    moves = None
+    if limit <= MOVES_KEPT and min_gain >= MIN_SCORE_GAIN:
+        moves = _stored_moves(feed=feed, day=day, window=window, baseline=base_day)
+        if moves is not None:
+            # The stored gains start at MIN_SCORE_GAIN, biggest first: a higher bar keeps a prefix of them.
+            moves["gains"] = [m for m in moves["gains"] if m[4] - m[5] >= min_gain]  # type: ignore[operator]
+    if moves is None:
+        moves = moves_compute(feed=feed, day=day, baseline=base_day, limit=limit, min_gain=min_gain)
+    return envelope(feed=feed, as_of=as_of, day=day, baseline=base_day), moves
 
 
-Comparison = tuple[Envelope, list[tuple[Row, Row]]]
+def _titles(*comparisons: Comparison) -> dict[int, tuple[str, str]]:
+    """(title, image_url) of every title the comparisons list, in one query."""
+    ids = {m[0] for _, moves in comparisons for rows in moves.values() for m in rows}
+    return {
+        mal_id: (title, image)
+        for mal_id, title, image in Anime.objects.filter(mal_id__in=ids).values_list("mal_id", "title", "image_url")
+    }
 
 
-def _rank_moves(comparison: Comparison, *, limit: int, climbing: bool) -> Envelope:
-    result, pairs = comparison
-    result = {**result}
-    moves = []
-    for now, before in pairs:
-        # A title without a feed rank on either day has no movement to report.
-        if now["feed_rank"] is None or before["feed_rank"] is None:
-            continue
-        change = before["feed_rank"] - now["feed_rank"]
-        if (change > 0) if climbing else (change < 0):
-            moves.append(
-                {
-                    "mal_id": now["anime_id"],
-                    "title": now["anime__title"],
-                    "rank": now["feed_rank"],
-                    "previous_rank": before["feed_rank"],
-                    "change": change,
-                    "mal_rank": now["rank"],
-                    "score": now["score"],
-                    "image_url": now["anime__image_url"],
-                }
-            )
-    # Biggest move first either way: climbers by change desc, fallers by change asc.
-    moves.sort(key=lambda m: (-m["change"] if climbing else m["change"], m["rank"], m["mal_id"]))
-    result["results"] = moves[:limit]
-    return result
+def _rank_moves(comparison: Comparison, titles: dict[int, tuple[str, str]], *, limit: int, climbing: bool) -> Envelope:
+    result, moves = comparison
+    rows = [
+        {
+            "mal_id": mal_id,
+            "title": titles[mal_id][0],
+            "rank": rank,
+            "previous_rank": previous,
+            "change": previous - rank,  # type: ignore[operator]  # both ranks are known for a move
+            "mal_rank": mal_rank,
+            "score": score,
+            "image_url": titles[mal_id][1],
+        }
+        for mal_id, rank, previous, mal_rank, score, _ in moves["climbers" if climbing else "fallers"][:limit]
+    ]
+    return {**result, "results": rows}
 
 
 def rank_climbers(*, feed: str, window: int, as_of: dt.date | None, limit: int = 10) -> Envelope:
     """Titles whose feed rank improved between B and D (change = feed rank at B - feed rank at D > 0)."""
-    return _rank_moves(_compare_days(feed=feed, window=window, as_of=as_of), limit=limit, climbing=True)
+    comparison = _compare_days(feed=feed, window=window, as_of=as_of, limit=limit)
+    return _rank_moves(comparison, _titles(comparison), limit=limit, climbing=True)
 
 
 def rank_fallers(*, feed: str, window: int, as_of: dt.date | None, limit: int = 10) -> Envelope:
     """Titles whose feed rank worsened between B and D, biggest fall first."""
-    return _rank_moves(_compare_days(feed=feed, window=window, as_of=as_of), limit=limit, climbing=False)
+    comparison = _compare_days(feed=feed, window=window, as_of=as_of, limit=limit)
+    return _rank_moves(comparison, _titles(comparison), limit=limit, climbing=False)
 
 
 def score_momentum(
-    *, feed: str, window: int, as_of: dt.date | None, limit: int = 10, min_change: Decimal = Decimal("0.01")
+    *, feed: str, window: int, as_of: dt.date | None, limit: int = 10, min_change: Decimal = MIN_SCORE_GAIN
 ) -> Envelope:
     """Titles whose score rose by at least `min_change` between B and D."""
-    return _score_gains(_compare_days(feed=feed, window=window, as_of=as_of), limit=limit, min_change=min_change)
+    comparison = _compare_days(feed=feed, window=window, as_of=as_of, limit=limit, min_gain=min_change)
+    return _score_gains(comparison, _titles(comparison), limit=limit)
 
 
-def _score_gains(comparison: Comparison, *, limit: int, min_change: Decimal = Decimal("0.01")) -> Envelope:
-    result, pairs = comparison
-    result = {**result}
-    rows = []
-    for now, before in pairs:
-        if now["score"] is None or before["score"] is None:
-            continue
-        change = (now["score"] - before["score"]).quantize(Decimal("0.01"))
-        if change >= min_change:
-            rows.append(
-                {
-                    "mal_id": now["anime_id"],
-                    "title": now["anime__title"],
-                    "score": now["score"],
-                    "previous_score": before["score"],
-                    "change": change,
-                    "rank": now["feed_rank"],
-                    "mal_rank": now["rank"],
-                }
-            )
-    rows.sort(key=lambda r: (-r["change"], r["rank"] is None, r["rank"] or 0, r["mal_id"]))
-    result["results"] = rows[:limit]
-    return result
+def _score_gains(comparison: Comparison, titles: dict[int, tuple[str, str]], *, limit: int) -> Envelope:
+    result, moves = comparison
+    rows = [
+        {
+            "mal_id": mal_id,
+            "title": titles[mal_id][0],
+            "score": score,
+            "previous_score": previous_score,
+            "change": score - previous_score,  # type: ignore[operator]  # both scores are known for a gain
+            "rank": rank,
+            "mal_rank": mal_rank,
+        }
+        for mal_id, rank, _, mal_rank, score, previous_score in moves["gains"][:limit]
+    ]
+    return {**result, "results": rows}
 
 
 def new_entries(*, feed: str, as_of: dt.date | None, top: int = 50, limit: int = 10) -> Envelope:
@@ -250,20 +328,21 @@ def _streaks(*, feed: str, day: dt.date, top: int, anime_ids: set[int]) -> dict[
 
 def trending(*, feed: str, as_of: dt.date | None, limit: int = 5) -> dict[str, Any]:
     """Everything the trending widget shows, for one feed and day."""
-    # Climbers and momentum of a window compare the same two days: read them once per window.
-    weekly = _compare_days(feed=feed, window=WEEKLY, as_of=as_of)
-    monthly = _compare_days(feed=feed, window=MONTHLY, as_of=as_of)
+    # Climbers, fallers and momentum of a window come from the same comparison: made once per window.
+    weekly = _compare_days(feed=feed, window=WEEKLY, as_of=as_of, limit=limit)
+    monthly = _compare_days(feed=feed, window=MONTHLY, as_of=as_of, limit=limit)
+    titles = _titles(weekly, monthly)
     return {
         "feed": feed,
         "rank_by": rank_by(feed),
         "as_of": as_of,
         "date": weekly[0]["date"],
-        "weekly_climbers": _rank_moves(weekly, limit=limit, climbing=True),
-        "monthly_climbers": _rank_moves(monthly, limit=limit, climbing=True),
-        "weekly_fallers": _rank_moves(weekly, limit=limit, climbing=False),
-        "monthly_fallers": _rank_moves(monthly, limit=limit, climbing=False),
-        "weekly_momentum": _score_gains(weekly, limit=limit),
-        "monthly_momentum": _score_gains(monthly, limit=limit),
+        "weekly_climbers": _rank_moves(weekly, titles, limit=limit, climbing=True),
+        "monthly_climbers": _rank_moves(monthly, titles, limit=limit, climbing=True),
+        "weekly_fallers": _rank_moves(weekly, titles, limit=limit, climbing=False),
+        "monthly_fallers": _rank_moves(monthly, titles, limit=limit, climbing=False),
+        "weekly_momentum": _score_gains(weekly, titles, limit=limit),
+        "monthly_momentum": _score_gains(monthly, titles, limit=limit),
         "new_entries": new_entries(feed=feed, as_of=as_of, limit=limit),
         "streaks": top_streaks(feed=feed, as_of=as_of, limit=limit),
     }

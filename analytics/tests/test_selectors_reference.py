@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.db import transaction
@@ -27,6 +28,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics import selectors
+from analytics.selectors import trends
+from analytics.services import feed_moves_write
 from snapshots.models import Anime, Genre, Snapshot, SnapshotDay
 
 pytestmark = pytest.mark.django_db
@@ -488,6 +491,32 @@ def test_window_metrics_match_the_reference(history, limit):
                 for change in map(Decimal, ("0.01", "0.50", "0", "-1.00")):
                     expected = ref_momentum(h, feed, window, limit, change)
                     assert selectors.score_momentum(**kw, min_change=change) == expected
+
+
+@settings_
+@given(history=histories(), limit=limits)
+def test_window_metrics_read_from_the_kept_moves_match_the_reference(history, limit):
+    """As the ETL leaves them: each day's moves kept at its commit, and read instead of comparing the days."""
+    with stored(history), mock.patch.object(trends, "moves_compute", wraps=trends.moves_compute) as computed:
+        for feed in FEEDS:
+            if (day := selectors.resolve_day(feed=feed, as_of=history.as_of)) is not None:
+                feed_moves_write(feed=feed, day=day)
+            computed.reset_mock()
+            for window in (7, 30):
+                h, kw = history, {"feed": feed, "window": window, "as_of": history.as_of, "limit": limit}
+                assert selectors.rank_climbers(**kw) == ref_rank_moves(h, feed, window, limit, climbing=True)
+                assert selectors.rank_fallers(**kw) == ref_rank_moves(h, feed, window, limit, climbing=False)
+                for change in map(Decimal, ("0.01", "0.50")):
+                    assert selectors.score_momentum(**kw, min_change=change) == ref_momentum(
+                        h, feed, window, limit, change
+                    )
+            # Only a lower bar than the kept gains' has the days compared again.
+            assert not computed.called
+            for window in (7, 30):
+                kw = {"feed": feed, "window": window, "as_of": history.as_of, "limit": limit}
+                assert selectors.score_momentum(**kw, min_change=Decimal(0)) == ref_momentum(
+                    history, feed, window, limit, Decimal(0)
+                )
 
 
 @settings_
