@@ -59,7 +59,7 @@ test: install browser tools loadtools
 	# database into files named after it).
 	DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-production-use-0123456789abcdef \
 	DATABASE_URL=sqlite://:memory: REDIS_URL= CELERY_BROKER_URL= \
-	$(VENV)/bin/pytest analytics/tests/test_selectors.py analytics/tests/test_selectors_reference.py \
+	$(VENV)/bin/pytest analytics/tests/test_selectors.py analytics/tests/test_selectors_reference.py analytics/tests/test_feed_moves.py \
 		snapshots/tests/test_services.py alerts/tests/test_evaluation.py alerts/tests/test_delivery.py --no-cov -q
 
 format: install
