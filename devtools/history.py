@@ -468,7 +468,17 @@ def analyze() -> None:
     # without which PostgreSQL's index-only scans must visit the heap for every row of a bulk-loaded table.
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            for model in (Snapshot, SnapshotDay, FeedMoves, EtlRun, Anime, Anime.genres.through, Anime.studios.through):
+            tables = (
+                Snapshot,
+                SnapshotDay,
+                FeedMoves,
+                EtlRun,
+                Anime,
+                Genre,
+                Anime.genres.through,
+                Anime.studios.through,
+            )
+            for model in tables:
                 cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
         else:
             cursor.execute("ANALYZE")

@@ -207,9 +207,14 @@ class Snapshot(models.Model):
         ]
         indexes = [
             models.Index(fields=["feed", "taken_on", "position"], name="snapshot_feed_day_position"),
-            models.Index(fields=["feed", "taken_on", "rank"], name="snapshot_feed_day_rank"),
-            # `popular` ranks by popularity: its top lists (new entries, streaks; top <= 100) read this small
-            # index instead of the day's whole catalogue.
+            # A day's titles in mal_id order: comparing two days (trends) and joining a day with the titles'
+            # genres are merge joins of index-only scans, however large the day.
+            models.Index(fields=["feed", "taken_on", "anime_id"], name="snapshot_feed_day_anime"),
+            # The top lists (new entries, streaks: top <= 100) of the feeds ranked by MAL's rank or by
+            # popularity read these small indexes instead of the day's whole catalogue.
+            models.Index(
+                fields=["feed", "taken_on", "rank"], condition=models.Q(rank__lte=100), name="snapshot_feed_day_rank_top"
+            ),
             models.Index(
                 fields=["feed", "taken_on", "popularity"],
                 condition=models.Q(popularity__lte=100),

@@ -90,24 +90,27 @@ def genre_distribution(*, feed: str, as_of: dt.date | None, kind: str = "genres"
         return no_data(feed=feed, as_of=as_of, needed_days=1)
     in_day = Snapshot.objects.filter(feed=feed, taken_on=day)
     titles = in_day.count()
-    links = (
-        Anime.genres.through.objects.filter(anime_id__in=in_day.values("anime_id"), genre__kind__in=GENRE_KINDS[kind])
-        .values("genre_id", "genre__name", "genre__kind")
+    genres = {g.mal_id: g for g in Genre.objects.filter(kind__in=GENRE_KINDS[kind])}
+    # Counted by genre id alone, named afterwards: grouping the day's tens of thousands of links by
+    # their genre's name and kind as well would cost a quarter more at the whole catalogue.
+    counts = dict(
+        Anime.genres.through.objects.filter(anime_id__in=in_day.values("anime_id"), genre_id__in=list(genres))
+        .values("genre_id")
         .annotate(count=Count("anime_id"))
         .order_by()
+        .values_list("genre_id", "count")
     )
-    counts = list(links)
-    mentions = sum(row["count"] for row in counts)
+    mentions = sum(counts.values())
     results = [
         {
-            "mal_id": row["genre_id"],
-            "name": row["genre__name"],
-            "kind": row["genre__kind"],
-            "count": row["count"],
-            "coverage": rounded(Decimal(row["count"] * 100) / titles, 2),
-            "frequency": rounded(Decimal(row["count"] * 100) / mentions, 2),
+            "mal_id": genre_id,
+            "name": genres[genre_id].name,
+            "kind": genres[genre_id].kind,
+            "count": count,
+            "coverage": rounded(Decimal(count * 100) / titles, 2),
+            "frequency": rounded(Decimal(count * 100) / mentions, 2),
         }
-        for row in counts
+        for genre_id, count in counts.items()
     ]
     results.sort(key=lambda r: (-r["count"], r["name"], r["mal_id"]))
     return envelope(feed=feed, as_of=as_of, day=day, results=results)

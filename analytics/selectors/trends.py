@@ -227,12 +227,16 @@ def new_entries(*, feed: str, as_of: dt.date | None, top: int = 50, limit: int =
         )
         return envelope(feed=feed, as_of=as_of, day=day, insufficient=short)
     feed_rank = rank_by(feed)
-    held = Snapshot.objects.filter(
-        feed=feed, taken_on__range=(day - _days(NEW_LOOKBACK_DAYS), day), **{f"{feed_rank}__lte": top}
-    ).values_list("anime_id", "anime__title", "taken_on", feed_rank)
+    held = list(
+        Snapshot.objects.filter(
+            feed=feed, taken_on__range=(day - _days(NEW_LOOKBACK_DAYS), day), **{f"{feed_rank}__lte": top}
+        ).values_list("anime_id", "taken_on", feed_rank)
+    )
+    # The titles apart, by id: joined in, the planner may read the whole catalogue to name a few hundred.
+    titles = dict(Anime.objects.filter(mal_id__in={row[0] for row in held}).values_list("mal_id", "title"))
     seen_before: set[int] = set()
     recent: dict[int, Row] = {}
-    for anime_id, title, taken_on, rank in held:
+    for anime_id, taken_on, rank in held:
         if taken_on <= last_old_day:
             seen_before.add(anime_id)
             continue
@@ -240,7 +244,7 @@ def new_entries(*, feed: str, as_of: dt.date | None, top: int = 50, limit: int =
             anime_id,
             {
                 "mal_id": anime_id,
-                "title": title,
+                "title": titles[anime_id],
                 "rank": None,
                 "mal_rank": None,
                 "entered_on": taken_on,
