@@ -342,17 +342,20 @@ def _next_month(day: date) -> date:
 
 
 def _fingerprints(since: date | None) -> dict[str, str]:
-    """Each (feed, month)'s fingerprint: the sha256 of its SnapshotDay rows (day, rows, run).
+    """Each (feed, month)'s fingerprint: the sha256 of its SnapshotDay rows (day, rows, when loaded).
 
-    SnapshotDay is written in the same transaction as the day's snapshot rows, so a new day, a re-run
-    (a new run id) or a deleted day changes its month's fingerprint; hand edits are DataEdit rows."""
-    days = SnapshotDay.objects.order_by("feed", "taken_on").values_list("feed", "taken_on", "rows", "run_id")
+    SnapshotDay is written in the same transaction as the day's snapshot rows, so a new day, a re-run (even
+    one that resumes under the same run) or a deleted day changes its month's fingerprint; pruning old runs
+    does not. Hand edits are DataEdit rows."""
+    days = SnapshotDay.objects.order_by("feed", "taken_on").values_list("feed", "taken_on", "rows", "loaded_at")
     if since is not None:
         days = days.filter(taken_on__gte=since)
     digests: dict[str, Any] = {}
-    for feed, day, rows, run_id in days.iterator(chunk_size=BATCH_ROWS):
+    for feed, day, rows, loaded_at in days.iterator(chunk_size=BATCH_ROWS):
         part = _part_of(feed, day)
-        digests.setdefault(part, hashlib.sha256()).update(f"{day.isoformat()},{rows},{run_id}\n".encode())
+        digests.setdefault(part, hashlib.sha256()).update(
+            f"{day.isoformat()},{rows},{loaded_at.isoformat()}\n".encode()
+        )
     return {part: digest.hexdigest() for part, digest in digests.items()}
 
 

@@ -366,7 +366,7 @@ def test_a_rerun_of_a_past_day_rewrites_its_month_only(history, tmp_path):
     day = dt.date(2024, 1, 31)
     run = EtlRunFactory(feed="top", taken_on=day)
     Snapshot.objects.filter(feed="top", taken_on=day).update(members=123456, run=run)
-    SnapshotDay.objects.filter(feed="top", taken_on=day).update(run=run)
+    SnapshotDay.objects.update_or_create(feed="top", taken_on=day, defaults={"run": run})  # loaded_at moves
     second = export(tmp_path, "--incremental")
     assert linked(first, second) == {"feed=popular/2024-01", "feed=popular/2024-02", "feed=top/2024-02"}
     assert_reads_back_as_the_database(second)
