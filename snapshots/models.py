@@ -213,7 +213,9 @@ class Snapshot(models.Model):
             # The top lists (new entries, streaks: top <= 100) of the feeds ranked by MAL's rank or by
             # popularity read these small indexes instead of the day's whole catalogue.
             models.Index(
-                fields=["feed", "taken_on", "rank"], condition=models.Q(rank__lte=100), name="snapshot_feed_day_rank_top"
+                fields=["feed", "taken_on", "rank"],
+                condition=models.Q(rank__lte=100),
+                name="snapshot_feed_day_rank_top",
             ),
             models.Index(
                 fields=["feed", "taken_on", "popularity"],

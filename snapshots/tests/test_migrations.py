@@ -125,3 +125,31 @@ def test_stored_titles_get_their_minutes_per_episode_from_the_newest_raw_page():
         assert minutes == {1: 24, 2: 112, 3: None}
     finally:
         _migrate_forward()
+
+
+def _snapshot_indexes() -> set[str]:
+    with connection.cursor() as cursor:
+        return set(connection.introspection.get_constraints(cursor, "snapshots_snapshot"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_existing_history_moves_to_the_whole_catalogue_indexes_and_back():
+    day = dt.date(2024, 1, 1)
+    try:
+        old = _migrate(("snapshots", "0009_anime_episode_minutes"))
+        Anime, Snapshot = old.get_model("snapshots", "Anime"), old.get_model("snapshots", "Snapshot")
+        Anime.objects.create(mal_id=1, title="A", first_seen=day, last_seen=day)
+        Snapshot.objects.create(anime_id=1, feed="popular", taken_on=day, position=1, rank=7, popularity=1)
+        old.get_model("snapshots", "SnapshotDay").objects.create(feed="popular", taken_on=day, rows=1)
+
+        new = _migrate(("snapshots", "0010_whole_catalogue_indexes"))
+        assert new.get_model("snapshots", "SnapshotDay").objects.get().loaded_at is not None
+        indexes = _snapshot_indexes()
+        assert {"snapshot_feed_day_anime", "snapshot_feed_day_rank_top", "snapshot_feed_day_popular_top"} <= indexes
+        assert "snapshot_feed_day_rank" not in indexes
+
+        back = _migrate(("snapshots", "0009_anime_episode_minutes"))
+        assert "snapshot_feed_day_rank" in _snapshot_indexes()
+        assert back.get_model("snapshots", "Snapshot").objects.get().rank == 7
+    finally:
+        _migrate_forward()
