@@ -147,6 +147,9 @@ def test_an_existing_history_moves_to_the_whole_catalogue_indexes_and_back():
         indexes = _snapshot_indexes()
         assert {"snapshot_feed_day_anime", "snapshot_feed_day_rank_top", "snapshot_feed_day_popular_top"} <= indexes
         assert "snapshot_feed_day_rank" not in indexes
+        _migrate(("snapshots", "0011_anime_search_trigram"))
+        with connection.cursor() as cursor:
+            assert "snapshots_anime_search_trgm" in connection.introspection.get_constraints(cursor, "snapshots_anime")
 
         back = _migrate(("snapshots", "0009_anime_episode_minutes"))
         assert "snapshot_feed_day_rank" in _snapshot_indexes()
