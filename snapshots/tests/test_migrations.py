@@ -145,9 +145,14 @@ def test_an_existing_history_moves_to_the_whole_catalogue_indexes_and_back():
         new = _migrate(("snapshots", "0010_whole_catalogue_indexes"))
         assert new.get_model("snapshots", "SnapshotDay").objects.get().loaded_at is not None
         indexes = _snapshot_indexes()
-        assert {"snapshot_feed_day_anime", "snapshot_feed_day_rank_top", "snapshot_feed_day_popular_top"} <= indexes
+        assert {
+            "snapshot_feed_day_anime",
+            "snapshot_feed_day_rank_top",
+            "snapshot_feed_day_popular_top",
+        } <= indexes
         assert "snapshot_feed_day_rank" not in indexes
-        _migrate(("snapshots", "0011_anime_search_trigram"))
+        _migrate(("snapshots", "0011_postgresql_indexes"))
+        assert "snapshot_feed_day_score" in _snapshot_indexes()
         with connection.cursor() as cursor:
             assert "snapshots_anime_search_trgm" in connection.introspection.get_constraints(cursor, "snapshots_anime")
 
