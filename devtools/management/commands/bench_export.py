@@ -82,7 +82,9 @@ class Command(BaseCommand):
             for fmt in formats:
                 self.stdout.write(f"exporting {fmt} ...")
                 written[fmt] = _run_child(["export", "--format", fmt, "--out", f"{folder}/{fmt}"], env)
+            started = time.perf_counter()
             checked = _run_child(["verify", "--format", ",".join(formats), "--out", folder], env)
+            checked["seconds"] = time.perf_counter() - started
         self._report(written, checked)
 
     def _report(self, written: dict[str, dict[str, Any]], checked: dict[str, Any]) -> None:
@@ -104,7 +106,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"verified against the database's {checked['rows']:,} snapshot rows and their checksums "
-            f"({checked['days']:,} feed-days):"
+            f"({checked['days']:,} feed-days), in {checked['seconds']:.0f} s:"
         )
         for fmt, line in checked["formats"].items():
             self.stdout.write(f"  {fmt}: {line}")
