@@ -401,21 +401,47 @@ def _write(shape: Shape, titles: Titles, start: dt.date, runs: dict[tuple[str, d
     return last, {"first": first_seen, "last": last_seen}
 
 
+LATEST_FIELDS = ("first_seen", "last_seen", "score", "rank", "popularity", "members", "scored_by", "favorites")
+
+
 def _mark_latest(seen: dict, last: Day, start: dt.date) -> None:
     """Give each title its first and last day in a feed and its latest numbers, as the ETL keeps them."""
-    anime = list(Anime.objects.all())
-    for a in anime:
-        i = a.mal_id - 1
+    rows = []
+    for mal_id in Anime.objects.values_list("mal_id", flat=True):
+        i = mal_id - 1
         first, latest = int(seen["first"][i]), int(seen["last"][i])
-        a.first_seen = start + dt.timedelta(days=first if first >= 0 else (last.day - start).days)
-        a.last_seen = start + dt.timedelta(days=latest if latest >= 0 else (last.day - start).days)
         members = int(last.members[i])
-        a.score = Decimal(int(last.cents[i])) / 100
-        a.rank = int(last.rank[i]) or None
-        a.popularity = int(last.popularity[i]) or None
-        a.members, a.scored_by, a.favorites = members, members * 3 // 5, members // 80
-    fields = ["first_seen", "last_seen", "score", "rank", "popularity", "members", "scored_by", "favorites"]
-    Anime.objects.bulk_update(anime, fields, batch_size=2000)
+        rows.append(
+            (
+                mal_id,
+                start + dt.timedelta(days=first if first >= 0 else (last.day - start).days),
+                start + dt.timedelta(days=latest if latest >= 0 else (last.day - start).days),
+                Decimal(int(last.cents[i])) / 100,
+                int(last.rank[i]) or None,
+                int(last.popularity[i]) or None,
+                members,
+                members * 3 // 5,
+                members // 80,
+            )
+        )
+    if connection.vendor != "postgresql":
+        anime = [Anime(mal_id=row[0], **dict(zip(LATEST_FIELDS, row[1:], strict=True))) for row in rows]
+        Anime.objects.bulk_update(anime, LATEST_FIELDS, batch_size=100)
+        return
+    # bulk_update's CASE has a branch per title for every row it updates: 86 s for the whole catalogue.
+    # A temporary table and one UPDATE ... FROM take about a second.
+    with connection.cursor() as cursor:
+        columns = ", ".join(("mal_id", *LATEST_FIELDS))
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE latest ON COMMIT DROP AS SELECT {columns} FROM snapshots_anime WITH NO DATA"
+        )
+        with cursor.copy(f"COPY latest ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        assignments = ", ".join(f"{field} = latest.{field}" for field in LATEST_FIELDS)
+        cursor.execute(
+            f"UPDATE snapshots_anime SET {assignments} FROM latest WHERE snapshots_anime.mal_id = latest.mal_id"
+        )
 
 
 def fill(rows: int) -> tuple[Shape, Context]:

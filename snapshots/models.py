@@ -171,7 +171,11 @@ class EtlRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["feed", "status", "taken_on"])]
+        indexes = [
+            models.Index(fields=["feed", "status", "taken_on"]),
+            # Each feed's newest run (snapshots.selectors.feed_last_runs), read on every overview.
+            models.Index(fields=["feed", "started_at"], name="etlrun_feed_started"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.feed} {self.taken_on} #{self.pk} ({self.status})"
@@ -211,16 +215,18 @@ class Snapshot(models.Model):
             # genres are merge joins of index-only scans, however large the day.
             models.Index(fields=["feed", "taken_on", "anime_id"], name="snapshot_feed_day_anime"),
             # The top lists (new entries, streaks: top <= 100) of the feeds ranked by MAL's rank or by
-            # popularity read these small indexes instead of the day's whole catalogue.
+            # popularity read these small indexes, and only them, instead of the day's whole catalogue.
             models.Index(
                 fields=["feed", "taken_on", "rank"],
                 condition=models.Q(rank__lte=100),
                 name="snapshot_feed_day_rank_top",
+                include=["anime_id"],
             ),
             models.Index(
                 fields=["feed", "taken_on", "popularity"],
                 condition=models.Q(popularity__lte=100),
                 name="snapshot_feed_day_popular_top",
+                include=["anime_id"],
             ),
         ]
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from functools import reduce
+from operator import or_
 from typing import Any, TypedDict
 
-from django.db.models import Exists, F, Max, OuterRef, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -35,10 +36,18 @@ def is_stale(last_success_at: datetime | None, *, now: datetime) -> bool:
 
 
 def feed_last_runs(runs: QuerySet[EtlRun]) -> dict[str, EtlRun]:
-    """The newest run of each feed among `runs` (by start, then id), whatever its outcome, in one query."""
-    newest_first = [F("started_at").desc(), F("id").desc()]
-    ranked = runs.annotate(newest=Window(RowNumber(), partition_by=[F("feed")], order_by=newest_first))
-    return {run.feed: run for run in ranked.filter(newest=1)}
+    """The newest run of each feed among `runs` (by start, then id), whatever its outcome, in two small queries.
+
+    Each feed's newest start first, then the runs that started then: ranking every run in a window, as this
+    once did, sorted years of runs (6,000 at the whole-catalogue benchmark) on every overview.
+    """
+    newest = runs.values("feed").annotate(started=Max("started_at")).order_by()
+    started = [Q(feed=row["feed"], started_at=row["started"]) for row in newest]
+    latest: dict[str, EtlRun] = {}
+    # Two runs of a feed that started at the same instant: the higher id is the newer, as the model orders them.
+    for run in runs.filter(reduce(or_, started)).order_by("id") if started else []:
+        latest[run.feed] = run
+    return latest
 
 
 def data_is_simulated() -> bool:
