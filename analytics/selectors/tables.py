@@ -93,13 +93,13 @@ def genre_distribution(*, feed: str, as_of: dt.date | None, kind: str = "genres"
     genres = {g.mal_id: g for g in Genre.objects.filter(kind__in=GENRE_KINDS[kind])}
     # Counted by genre id alone, named afterwards: grouping the day's tens of thousands of links by
     # their genre's name and kind as well would cost a quarter more at the whole catalogue.
-    counts = dict(
+    links = (
         Anime.genres.through.objects.filter(anime_id__in=in_day.values("anime_id"), genre_id__in=list(genres))
         .values("genre_id")
         .annotate(count=Count("anime_id"))
         .order_by()
-        .values_list("genre_id", "count")
     )
+    counts = {row["genre_id"]: row["count"] for row in links}
     mentions = sum(counts.values())
     results = [
         {
