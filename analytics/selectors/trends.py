@@ -85,8 +85,11 @@ def moves_compute(
     return moves
 
 
-def _stored_moves(*, feed: str, day: dt.date, window: int, baseline: dt.date) -> dict[str, list[Move]] | None:
-    """The FeedMoves of (feed, D, window) if it was computed from the days and edits there are now, else None."""
+def _stored_moves(
+    *, feed: str, day: dt.date, window: int, baseline: dt.date, limit: int, min_gain: Decimal
+) -> dict[str, list[Move]] | None:
+    """The first `limit` of each list of the FeedMoves of (feed, D, window), if it was computed from the days and
+    edits there are now, else None."""
     loaded = SnapshotDay.objects.filter(feed=feed).values("loaded_at")
     stored = (
         FeedMoves.objects.filter(
@@ -103,10 +106,14 @@ def _stored_moves(*, feed: str, day: dt.date, window: int, baseline: dt.date) ->
     )
     if stored is None:
         return None
-    return {
-        name: [(m[0], m[1], m[2], m[3], _score(m[4]), _score(m[5])) for m in rows]
-        for name, rows in zip(MOVE_LISTS, stored, strict=True)
-    }
+    climbers, fallers, gains = ([_move(m) for m in rows] for rows in (stored[0][:limit], stored[1][:limit], stored[2]))
+    # The kept gains start at MIN_SCORE_GAIN, biggest first: a higher bar keeps a prefix of them.
+    gains = [m for m in gains if m[4] - m[5] >= min_gain][:limit]  # type: ignore[operator]
+    return {"climbers": climbers, "fallers": fallers, "gains": gains}
+
+
+def _move(stored: list[Any]) -> Move:
+    return (stored[0], stored[1], stored[2], stored[3], _score(stored[4]), _score(stored[5]))
 
 
 def baseline_day(*, feed: str, day: dt.date, window: int) -> dt.date | None:
@@ -139,10 +146,7 @@ def _compare_days(
         return envelope(feed=feed, as_of=as_of, day=day, insufficient=short), _no_moves()
     moves = None
     if limit <= MOVES_KEPT and min_gain >= MIN_SCORE_GAIN:
-        moves = _stored_moves(feed=feed, day=day, window=window, baseline=base_day)
-        if moves is not None:
-            # The stored gains start at MIN_SCORE_GAIN, biggest first: a higher bar keeps a prefix of them.
-            moves["gains"] = [m for m in moves["gains"] if m[4] - m[5] >= min_gain]  # type: ignore[operator]
+        moves = _stored_moves(feed=feed, day=day, window=window, baseline=base_day, limit=limit, min_gain=min_gain)
     if moves is None:
         moves = moves_compute(feed=feed, day=day, baseline=base_day, limit=limit, min_gain=min_gain)
     return envelope(feed=feed, as_of=as_of, day=day, baseline=base_day), moves
@@ -232,8 +236,6 @@ def new_entries(*, feed: str, as_of: dt.date | None, top: int = 50, limit: int =
             feed=feed, taken_on__range=(day - _days(NEW_LOOKBACK_DAYS), day), **{f"{feed_rank}__lte": top}
         ).values_list("anime_id", "taken_on", feed_rank)
     )
-    # The titles apart, by id: joined in, the planner may read the whole catalogue to name a few hundred.
-    titles = dict(Anime.objects.filter(mal_id__in={row[0] for row in held}).values_list("mal_id", "title"))
     seen_before: set[int] = set()
     recent: dict[int, Row] = {}
     for anime_id, taken_on, rank in held:
@@ -244,7 +246,7 @@ def new_entries(*, feed: str, as_of: dt.date | None, top: int = 50, limit: int =
             anime_id,
             {
                 "mal_id": anime_id,
-                "title": titles[anime_id],
+                "title": None,
                 "rank": None,
                 "mal_rank": None,
                 "entered_on": taken_on,
@@ -254,14 +256,19 @@ def new_entries(*, feed: str, as_of: dt.date | None, top: int = 50, limit: int =
         entry["entered_on"] = min(entry["entered_on"], taken_on)
         entry["best_rank"] = min(entry["best_rank"], rank)
     rows = [entry for anime_id, entry in recent.items() if anime_id not in seen_before]
+    ids = [row["mal_id"] for row in rows]
+    # Named apart, and only the new ones: joined into the read above, the titles of every title held in
+    # the 90 days (a thousand in popular) would be fetched, and the planner may read the whole catalogue.
+    titles = dict(Anime.objects.filter(mal_id__in=ids).values_list("mal_id", "title"))
     # A title may have left the top (or the feed) again by D: its ranks are what D says, or None.
     ranks_now = {
         anime_id: (rank, mal_rank)
-        for anime_id, rank, mal_rank in Snapshot.objects.filter(
-            feed=feed, taken_on=day, anime_id__in=[r["mal_id"] for r in rows]
-        ).values_list("anime_id", feed_rank, "rank")
+        for anime_id, rank, mal_rank in Snapshot.objects.filter(feed=feed, taken_on=day, anime_id__in=ids).values_list(
+            "anime_id", feed_rank, "rank"
+        )
     }
     for row in rows:
+        row["title"] = titles[row["mal_id"]]
         row["rank"], row["mal_rank"] = ranks_now.get(row["mal_id"], (None, None))
     rows.sort(key=lambda r: (-r["entered_on"].toordinal(), r["rank"] is None, r["rank"] or 0, r["mal_id"]))
     return envelope(feed=feed, as_of=as_of, day=day, results=rows[:limit])
