@@ -54,6 +54,20 @@ def score_field(**kwargs: Any) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=4, decimal_places=2, **kwargs)
 
 
+class PlainRows(serializers.ListSerializer):
+    """A list of plain dicts (a selector's rows), each field taken by its name and represented as DRF would.
+
+    DRF's own list asks every field of every row for its attribute through several layers: for a title's
+    whole history (a thousand days and more) that was most of the answer's time. The rows here are dicts
+    whose keys are the field names, so a lookup does; None stays None, as DRF leaves it.
+    """
+
+    def to_representation(self, data: Any) -> list[dict[str, Any]]:
+        assert isinstance(self.child, serializers.Serializer)
+        fields = [(name, field.to_representation) for name, field in self.child.fields.items()]
+        return [{name: None if (value := row[name]) is None else show(value) for name, show in fields} for row in data]
+
+
 class FeedFilter(serializers.Serializer):
     """Which feed, and which day to replay: every envelope endpoint's query starts here."""
 

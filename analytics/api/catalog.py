@@ -19,6 +19,7 @@ from analytics.api.base import (
     EndpointSchema,
     KnownParametersMixin,
     Pagination,
+    PlainRows,
     choice,
     score_field,
 )
@@ -182,6 +183,9 @@ class HistoryDay(serializers.Serializer):
     members_change = serializers.IntegerField(allow_null=True)
     favorites_change = serializers.IntegerField(allow_null=True)
 
+    class Meta:
+        list_serializer_class = PlainRows
+
 
 class FeedPoint(serializers.Serializer):
     taken_on = serializers.DateField()
@@ -190,6 +194,9 @@ class FeedPoint(serializers.Serializer):
     feed_rank_change = serializers.IntegerField(
         allow_null=True, help_text="Previous feed rank - feed rank: positive climbed."
     )
+
+    class Meta:
+        list_serializer_class = PlainRows
 
 
 class HistoryAnswer(serializers.Serializer):
@@ -201,7 +208,7 @@ class HistoryAnswer(serializers.Serializer):
         help_text=f"Per feed, the number its feed rank is. {RANK_BY_HELP}",
     )
     feeds = serializers.DictField(
-        child=serializers.ListField(child=FeedPoint()),
+        child=FeedPoint(many=True),
         help_text="Per feed, the title's feed rank and position on each day it was in the feed, oldest first.",
     )
 
