@@ -74,6 +74,7 @@ class Endpoint:
     fixed: Mapping[str, Any] = field(default_factory=dict)  # sent every time; tell two requests of one URL apart
     rotating: Callable[[int, Context], Params] = _no_params  # the i-th request's other parameters
     title: bool = False  # the URL takes a title's mal_id
+    live: bool = False  # answered afresh every time (never kept): its warm time is its cold time
 
     @property
     def label(self) -> str:
@@ -113,7 +114,7 @@ ENDPOINTS = (
     Endpoint("anime-history", fixed={"days": 30}, title=True),
     Endpoint("feeds"),
     # Rotating the feed filter; the first page, since a small history may have only one.
-    Endpoint("etl-runs", rotating=lambda i, c: {"feed": FEED_NAMES[i % len(FEED_NAMES)]} if i else {}),
+    Endpoint("etl-runs", rotating=lambda i, c: {"feed": FEED_NAMES[i % len(FEED_NAMES)]} if i else {}, live=True),
 )
 
 

@@ -129,7 +129,8 @@ class Command(BaseCommand):
         for count, result in results.items():
             missed += sum(bool(_flags(row, cold_target=count >= COLD_TARGET_ROWS)) for row in result["endpoints"])
         targets = (
-            f"cold p95 <= {COLD_TARGET_MS:g} ms at {COLD_TARGET_ROWS:,} rows, warm p95 <= {WARM_TARGET_MS:g} ms, "
+            f"cold p95 <= {COLD_TARGET_MS:g} ms from {COLD_TARGET_ROWS:,} rows, warm p95 <= {WARM_TARGET_MS:g} ms "
+            "(but for live endpoints, never kept), "
             f"growth <= {GROWTH_TARGET:g}x"
         )
         verdict = f"{missed} row(s) miss a target" if missed else "every endpoint meets its targets"
@@ -140,7 +141,7 @@ def _flags(row: dict[str, Any], *, cold_target: bool) -> list[str]:
     flags = []
     if cold_target and row["cold_p95"] > COLD_TARGET_MS:
         flags.append(f"cold>{COLD_TARGET_MS:g}ms")
-    if row["warm_p95"] > WARM_TARGET_MS:
+    if row["warm_p95"] > WARM_TARGET_MS and not row["live"]:
         flags.append(f"warm>{WARM_TARGET_MS:g}ms")
     return flags
 
@@ -259,6 +260,7 @@ def _measure(ctx: Context, requests: int) -> list[dict[str, Any]]:
         results.append(
             {
                 "name": endpoint.label,
+                "live": endpoint.live,
                 "queries": queries.count,
                 "cold_p50": percentile(cold, 0.5),
                 "cold_p95": percentile(cold, 0.95),
