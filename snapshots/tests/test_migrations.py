@@ -127,9 +127,13 @@ def test_stored_titles_get_their_minutes_per_episode_from_the_newest_raw_page():
         _migrate_forward()
 
 
-def _snapshot_indexes() -> set[str]:
+def _snapshot_indexes() -> dict[str, dict]:
     with connection.cursor() as cursor:
-        return set(connection.introspection.get_constraints(cursor, "snapshots_snapshot"))
+        return connection.introspection.get_constraints(cursor, "snapshots_snapshot")
+
+
+def _title_only_indexes() -> list[str]:
+    return [name for name, found in _snapshot_indexes().items() if found["index"] and found["columns"] == ["anime_id"]]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -149,15 +153,24 @@ def test_an_existing_history_moves_to_the_whole_catalogue_indexes_and_back():
             "snapshot_feed_day_anime",
             "snapshot_feed_day_rank_top",
             "snapshot_feed_day_popular_top",
-        } <= indexes
+        } <= set(indexes)
         assert "snapshot_feed_day_rank" not in indexes
         _migrate(("snapshots", "0011_postgresql_indexes"))
         assert "snapshot_feed_day_score" in _snapshot_indexes()
         with connection.cursor() as cursor:
             assert "snapshots_anime_search_trgm" in connection.introspection.get_constraints(cursor, "snapshots_anime")
+        assert _title_only_indexes()
+
+        _migrate(("snapshots", "0012_title_history_index"))
+        assert _snapshot_indexes()["snapshot_unique_anime_feed_day"]["unique"]
+        assert not _title_only_indexes()  # the unique constraint leads with the title
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'snapshot_unique_anime_feed_day'")
+            assert 'INCLUDE ("position", rank, popularity, score, members, favorites)' in cursor.fetchone()[0]
 
         back = _migrate(("snapshots", "0009_anime_episode_minutes"))
         assert "snapshot_feed_day_rank" in _snapshot_indexes()
+        assert _title_only_indexes()
         assert back.get_model("snapshots", "Snapshot").objects.get().rank == 7
     finally:
         _migrate_forward()
