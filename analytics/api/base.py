@@ -11,12 +11,13 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from drf_orjson_renderer.renderers import ORJSONRenderer
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -27,7 +28,7 @@ from analytics.cache import cached
 from analytics.wire import cacheable
 from snapshots.feeds import DEFAULT_FEED, FEEDS
 
-RENDERERS: Sequence[type[BaseRenderer]] = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
+RENDERERS: Sequence[type[BaseRenderer]] = [ORJSONRenderer, BrowsableAPIRenderer, CSVRenderer]
 
 
 def choice(choices: Sequence[Any], *, help_text: str, **kwargs: Any) -> serializers.ChoiceField:
@@ -214,7 +215,7 @@ class CsvExportMixin:
             # Only a GET's answer is a table, not OPTIONS' description or a POST's answer (errors are JSON
             # anyway: see renderers.exception_handler).
             if request.method not in ("GET", "HEAD"):
-                request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+                request.accepted_renderer, request.accepted_media_type = ORJSONRenderer(), "application/json"
             else:
                 response["Content-Disposition"] = f'attachment; filename="{self.csv_filename(response.data)}"'
         return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.shortcuts import get_object_or_404
+from drf_orjson_renderer.renderers import ORJSONRenderer
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -156,7 +157,7 @@ class AnimeDetailApi(AnalyticsApi):
     Its facts, genres, studios and latest row in every feed. An unknown `mal_id` is a 404.
     """
 
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    renderer_classes = [ORJSONRenderer, BrowsableAPIRenderer]
     endpoint = "anime-detail"
     Filter = serializers.Serializer
     Output = AnimeDetailAnswer

@@ -11,10 +11,11 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from drf_orjson_renderer.renderers import ORJSONRenderer
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -91,7 +92,7 @@ class ExportListApi(KnownParametersMixin, APIView):
     The complete dumps, newest first: each file with its size, SHA-256, row counts and download URL.
     """
 
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    renderer_classes = [ORJSONRenderer, BrowsableAPIRenderer]
     Filter = ExportListFilter
     schema = EndpointSchema()
 
@@ -110,7 +111,7 @@ class ExportDetailApi(KnownParametersMixin, APIView):
     Its files with their sizes, SHA-256, row counts and download URLs. An unknown name is a 404.
     """
 
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    renderer_classes = [ORJSONRenderer, BrowsableAPIRenderer]
     Filter = serializers.Serializer
     schema = EndpointSchema()
 

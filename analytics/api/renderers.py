@@ -7,10 +7,11 @@ import io
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from drf_orjson_renderer.renderers import ORJSONRenderer
 from rest_framework import serializers, views
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -106,5 +107,5 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     request = context["request"]
     renderer = getattr(request, "accepted_renderer", None)
     if response is not None and (renderer is None or renderer.format not in ("json", "api")):
-        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        request.accepted_renderer, request.accepted_media_type = ORJSONRenderer(), ORJSONRenderer.media_type
     return response

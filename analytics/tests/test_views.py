@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
-from rest_framework.renderers import JSONRenderer
+from drf_orjson_renderer.renderers import ORJSONRenderer
 
 from analytics.selectors.status import data_version, forget_data_version
 from analytics.tests.seed import TODAY, seed_history
@@ -91,7 +91,7 @@ def test_trending_page_lists_every_table_for_the_chosen_window_and_feed(client):
     # The tables are the API's own answers for the same query.
     assert tables["climbers"]["baseline_date"] == (TODAY - dt.timedelta(days=30)).isoformat()
     api = client.get("/api/v1/trending/climbers", {"window": 30, "limit": 10})
-    assert JSONRenderer().render(tables["climbers"]) == api.content
+    assert ORJSONRenderer().render(tables["climbers"]) == api.content
     assert response.context["params"] == {"feed": "top", "window": 30, "limit": 10, "as_of": None}
     assert page_data(response, "trending-data")["tables_url"] == "/trending/tables/"
 
