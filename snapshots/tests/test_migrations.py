@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -127,7 +128,7 @@ def test_stored_titles_get_their_minutes_per_episode_from_the_newest_raw_page():
         _migrate_forward()
 
 
-def _snapshot_indexes() -> dict[str, dict]:
+def _snapshot_indexes() -> dict[str, Any]:
     with connection.cursor() as cursor:
         return connection.introspection.get_constraints(cursor, "snapshots_snapshot")
 
