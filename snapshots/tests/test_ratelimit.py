@@ -72,8 +72,9 @@ def grant_times(limiter: RateLimiter, *, threads: int, each: int) -> list[float]
 def assert_spaced(times: list[float], *, interval: float) -> None:
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert min(gaps) >= interval - JITTER, gaps
-    # Jitter cannot shorten the whole run: n grants at rate r take at least (n - 1) / r.
-    assert times[-1] - times[0] >= (len(times) - 1) * interval - 0.01
+    # n grants at rate r take at least (n - 1) / r; a late reading of the first grant's clock (scheduling
+    # noise, as above) shortens the measured run by up to JITTER, a limiter that lets grants through early by more.
+    assert times[-1] - times[0] >= (len(times) - 1) * interval - JITTER
 
 
 def test_limiter_spaces_requests_at_per_second(redis_url, key):
