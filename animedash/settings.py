@@ -122,9 +122,9 @@ _database = dj_database_url.parse(
 _database["ENGINE"] = _DB_ENGINES.get(_database["ENGINE"], _database["ENGINE"])
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# The snapshot indexes' covering columns (INCLUDE) are PostgreSQL's; on the embedded SQLite the same
-# indexes work without them, which is all its small histories need.
-SILENCED_SYSTEM_CHECKS = ["models.W039", "models.W040"]
+# The top-100 indexes' covering column (INCLUDE) is PostgreSQL's; on the embedded SQLite the same indexes
+# work without it, which is all its small histories need.
+SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 # Cache
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))

@@ -207,14 +207,9 @@ class Snapshot(models.Model):
     class Meta:
         ordering = ["feed", "-taken_on", "position"]
         constraints = [
-            # Lets the ETL be rerun safely: a (feed, day) is replaced, never duplicated. It carries a title's
-            # numbers too, so on PostgreSQL a title's history (a point per day, each day's rows on a page of
-            # their own) is read from the index alone instead of a heap page per day.
-            models.UniqueConstraint(
-                fields=["anime", "feed", "taken_on"],
-                name="snapshot_unique_anime_feed_day",
-                include=["position", "rank", "popularity", "score", "members", "favorites"],
-            ),
+            # Lets the ETL be rerun safely: a (feed, day) is replaced, never duplicated. On PostgreSQL it also
+            # carries the title's numbers (INCLUDE, migration 0012), so a title's history is read from it alone.
+            models.UniqueConstraint(fields=["anime", "feed", "taken_on"], name="snapshot_unique_anime_feed_day"),
         ]
         indexes = [
             models.Index(fields=["feed", "taken_on", "position"], name="snapshot_feed_day_position"),

@@ -382,3 +382,14 @@ def test_a_skipped_run_says_why_to_everyone(etl):
     with feed_lock("airing"):
         run = services.feed_snapshot(feed="airing", taken_on=DAY)
     assert run.error == run.public_error == "Another run of this feed is in progress."
+
+
+@pytest.mark.django_db
+def test_a_title_has_one_row_per_feed_and_day_on_every_database():
+    # The unique constraint is the ETL's guard against a day loaded twice, on the embedded SQLite too.
+    day = dt.date(2024, 1, 1)
+    anime = Anime.objects.create(mal_id=1, title="A", first_seen=day, last_seen=day)
+    Snapshot.objects.create(anime=anime, feed="top", taken_on=day, position=1)
+    Snapshot.objects.create(anime=anime, feed="airing", taken_on=day, position=1)
+    with pytest.raises(IntegrityError):
+        Snapshot.objects.create(anime=anime, feed="top", taken_on=day, position=2)
